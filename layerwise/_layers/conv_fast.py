@@ -1,0 +1,260 @@
+"""Convolution as matrix products over im2col columns, in pure NumPy, a few images at a time.
+
+Layout
+------
+The batch is processed in chunks of ``nb`` images, ``nb`` chosen so that one chunk's column
+matrix (``C*HH*WW`` rows by ``nb*H_out*W_out`` columns) stays near 1 MiB: it is built in cache,
+consumed by BLAS while still in cache, and overwritten by the next chunk. A whole-batch column
+matrix would be ``C*HH*WW`` times the input (75 MB for a 128x16x32x32 float32 batch), and writing
+then re-reading it from memory costs more than the matrix products themselves.
+
+* forward: columns ``(nb, K + 1, P)`` with ``K = C*HH*WW`` rows ordered ``(c, i, j)`` as in
+  ``w.reshape(F, K)``, ``P = H_out*W_out``, and a last row of ones so that one batched product
+  ``[w | b] @ cols`` writes ``out[n0:n1]`` of shape ``(nb, F, P)`` with the bias already added,
+  straight into the output: no transposed copy;
+* backward: columns ``(K, nb*P)`` and the chunk's upstream gradient ``dout2 (F, nb*P)``, so that
+  ``dw += dout2 @ cols.T`` is one GEMM (BLAS reads the transpose in place) and
+  ``dcols = w.T @ dout2``; ``dx`` is scattered back from ``dcols`` by a loop over the ``HH*WW``
+  kernel offsets, each adding one strided slice (col2im). Within one offset a slice never hits
+  the same pixel twice, so ``+=`` on a view is exact and ``np.add.at`` is not needed. Offsets
+  that fall in the zero padding are clipped away, so no padded gradient buffer is made.
+
+The columns are rebuilt in the backward pass rather than cached: rebuilding in cache is cheaper
+than storing and reloading a ``K``-times-larger array, and the cache stays ``(x, w, b, conv_param)``.
+
+Unlike :func:`~layerwise._layers.conv_naive.conv_forward_naive`, any geometry is accepted: when the
+stride does not tile the padded input, the trailing rows/columns no filter position covers are
+dropped (``H_out = 1 + (H + 2*pad - HH) // stride``), as in ``torch.nn.functional.conv2d``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from .. import _validation as v
+from .geometry import ConvGeometry, conv_inputs, upstream
+
+# Bytes of column matrix per chunk: about what one core's L2 holds.
+_CHUNK_BYTES = 1 << 20
+# The wide layout (stride 1) computes Wp/W_out times the needed columns; used up to this ratio.
+_WIDE_MAX_WASTE = 1.2
+
+
+class ConvFastCache(NamedTuple):
+    """What :func:`conv_backward_fast` needs: the forward inputs (``w``, ``b`` in ``x.dtype``)."""
+
+    x: np.ndarray
+    w: np.ndarray
+    b: np.ndarray
+    conv_param: dict
+
+
+def conv_forward_fast(x: np.ndarray, w: Any, b: Any, conv_param: dict) -> tuple[np.ndarray, ConvFastCache]:
+    """Forward pass of a convolutional layer, by im2col and matrix products.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W)
+        Input images, float32 or float64; the output and all gradients keep this dtype.
+    w : ndarray, shape (F, C, HH, WW)
+        Filter weights (cast to ``x.dtype``).
+    b : ndarray, shape (F,)
+        Biases (cast to ``x.dtype``).
+    conv_param : dict
+        ``'stride'`` (>= 1) and ``'pad'`` (zeros on every side of H and W, >= 0).
+
+    Returns
+    -------
+    out : ndarray, shape (N, F, H_out, W_out), C-contiguous
+        ``H_out = 1 + (H + 2*pad - HH) // stride``, likewise ``W_out``; positions the stride does
+        not reach are dropped, as in ``torch.nn.functional.conv2d``.
+    cache : ConvFastCache
+        ``(x, w, b, conv_param)`` for :func:`conv_backward_fast`.
+    """
+    x, w, b, g = conv_inputs("conv_forward_fast", x, w, b, conv_param, exact=False)
+    plan = _Plan(g, x.dtype)
+    w2 = w.reshape(g.F, plan.K)
+    product = np.empty((g.F, plan.nb * plan.Q), dtype=x.dtype)
+    out = np.empty((g.N, g.F, g.H_out, g.W_out), dtype=x.dtype)
+    bias = b.reshape(1, g.F, 1, 1)
+    for n0, m, cols in plan.columns(x):
+        chunk = product[:, : m * plan.Q]
+        np.matmul(w2, cols, out=chunk)
+        grid = chunk.reshape(g.F, m, g.H_out, plan.Wg)[:, :, :, : g.W_out]
+        np.add(grid.transpose(1, 0, 2, 3), bias, out=out[n0 : n0 + m])
+    return out, ConvFastCache(x, w, b, dict(conv_param))
+
+
+def conv_backward_fast(dout: np.ndarray, cache: ConvFastCache) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Backward pass of :func:`conv_forward_fast`.
+
+    Parameters
+    ----------
+    dout : ndarray, shape (N, F, H_out, W_out)
+        Upstream derivatives (cast to the layer's dtype).
+    cache : ConvFastCache
+        As returned by :func:`conv_forward_fast`.
+
+    Returns
+    -------
+    dx : ndarray, shape (N, C, H, W)
+    dw : ndarray, shape (F, C, HH, WW)
+    db : ndarray, shape (F,)
+    """
+    x, w, b, conv_param = v.cache_tuple("conv_backward_fast", cache, 4)
+    x, w, b, g = conv_inputs("conv_backward_fast", x, w, b, conv_param, exact=False)
+    dout = upstream("conv_backward_fast", dout, (g.N, g.F, g.H_out, g.W_out), x.dtype)
+    plan = _Plan(g, x.dtype)
+    K, Q = plan.K, plan.Q
+    w2t = w.reshape(g.F, K).T
+    db = dout.reshape(g.N, g.F, -1).sum(axis=2).sum(axis=0)
+    dw_t = np.zeros((K, g.F), dtype=x.dtype)  # dw transposed: cols @ dout.T is the faster GEMM
+    dw_chunk = np.empty_like(dw_t)
+    # Grid columns past W_out (wide layout) keep a zero gradient, so they add nothing below.
+    dout_chunk = np.zeros((g.F, plan.nb, g.H_out, plan.Wg), dtype=x.dtype)
+    dcols = np.empty((K, plan.nb * Q), dtype=x.dtype)
+    dx = np.empty_like(x, order="C")
+    for n0, m, cols in plan.columns(x):
+        np.copyto(dout_chunk[:, :m, :, : g.W_out], dout[n0 : n0 + m].transpose(1, 0, 2, 3))
+        chunk_dout = dout_chunk[:, :m].reshape(g.F, m * Q)
+        np.matmul(cols, chunk_dout.T, out=dw_chunk)
+        dw_t += dw_chunk
+        chunk_dcols = dcols[:, : m * Q]
+        np.matmul(w2t, chunk_dout, out=chunk_dcols)
+        plan.col2im(chunk_dcols, dx[n0 : n0 + m])
+    return dx, np.ascontiguousarray(dw_t.T).reshape(w.shape), db
+
+
+class _Plan:
+    """Chunking and column layout of one convolution, shared by the forward and backward pass.
+
+    Two column layouts, both ``(K, m*Q)`` for a chunk of ``m`` images:
+
+    * *compact* (any stride): ``Q = H_out*W_out``, one column per output position;
+    * *wide* (stride 1, chosen when it wastes little): ``Q = H_out*Wp``, one column per position
+      of an output grid as wide as the padded input; the ``WW - 1`` extra columns per row are
+      computed and thrown away. In exchange each row of the column matrix is, for one image, a
+      single contiguous run of ``H_out*Wp`` padded pixels, so building the columns (and
+      scattering their gradient back) moves long runs instead of ``W_out``-long pieces.
+    """
+
+    def __init__(self, g: ConvGeometry, dtype: np.dtype) -> None:
+        self.g, self.dtype = g, np.dtype(dtype)
+        self.K = g.C * g.HH * g.WW
+        self.Hp, self.Wp = g.H + 2 * g.pad, g.W + 2 * g.pad
+        self.wide = g.stride == 1 and g.WW > 1 and self.Wp <= _WIDE_MAX_WASTE * g.W_out
+        self.Wg = self.Wp if self.wide else g.W_out
+        self.Q = g.H_out * self.Wg
+        per_image = self.K * self.Q * self.dtype.itemsize
+        self.nb = max(1, min(g.N, _CHUNK_BYTES // per_image))
+        # Padded chunk, with slack after it for the wide layout's runs that spill past the end.
+        self.image = g.C * self.Hp * self.Wp
+        slack = g.WW if self.wide else 0
+        self.padded = np.zeros(self.nb * self.image + slack, dtype=self.dtype)
+        self.cols = np.empty((self.K, self.nb * self.Q), dtype=self.dtype)
+
+    def _padded_view(self, m: int, buffer: np.ndarray | None = None) -> np.ndarray:
+        buffer = self.padded if buffer is None else buffer
+        return buffer[: m * self.image].reshape(m, self.g.C, self.Hp, self.Wp)
+
+    def _runs(self, m: int, buffer: np.ndarray | None = None) -> np.ndarray:
+        """Wide layout: view (C, HH, WW, m, H_out*Wp) of a padded chunk; each last axis a run."""
+        g, it = self.g, self.dtype.itemsize
+        return as_strided(
+            self.padded if buffer is None else buffer,
+            shape=(g.C, g.HH, g.WW, m, self.Q),
+            strides=(self.Hp * self.Wp * it, self.Wp * it, it, self.image * it, it),
+        )
+
+    def columns(self, x: np.ndarray):
+        """Yield ``(n0, m, cols)`` for each chunk of images, ``cols`` of shape (K, m*Q)."""
+        g, p = self.g, self.g.pad
+        for n0 in range(0, g.N, self.nb):
+            m = min(self.nb, g.N - n0)
+            if p or self.wide:
+                xp = self._padded_view(m)
+                xp[:, :, p : p + g.H, p : p + g.W] = x[n0 : n0 + m]
+            else:
+                xp = x[n0 : n0 + m]
+            cols = self.cols[:, : m * self.Q]
+            if self.wide:
+                np.copyto(cols.reshape(g.C, g.HH, g.WW, m, self.Q), self._runs(m))
+            else:
+                target = cols.reshape(g.C, g.HH, g.WW, m, g.H_out, g.W_out)
+                np.copyto(target, _windows(xp, g, (1, 2, 3, 0, 4, 5)))
+            yield n0, m, cols
+
+    def col2im(self, dcols: np.ndarray, dx: np.ndarray) -> None:
+        """Sum column gradients ``dcols`` (K, m*Q) into ``dx`` (m, C, H, W), overwriting it."""
+        g, m = self.g, dx.shape[0]
+        if not self.wide:
+            _col2im(dcols.reshape(g.C, g.HH, g.WW, m, g.H_out, g.W_out), dx, self.scatter)
+            return
+        # A second padded buffer: self.padded still holds the input chunk's zero border.
+        if not hasattr(self, "_grad_padded"):
+            self._grad_padded = np.empty_like(self.padded)
+        grad_padded = self._grad_padded
+        grad_padded[...] = 0
+        runs = self._runs(m, grad_padded)
+        dcols = dcols.reshape(g.C, g.HH, g.WW, m, self.Q)
+        for i in range(g.HH):
+            for j in range(g.WW):
+                target = runs[:, i, j]
+                target += dcols[:, i, j]
+        p = g.pad
+        dx[...] = self._padded_view(m, grad_padded)[:, :, p : p + g.H, p : p + g.W]
+
+    @property
+    def scatter(self) -> list:
+        if not hasattr(self, "_scatter"):
+            self._scatter = _scatter_plan(self.g)
+        return self._scatter
+
+
+def _windows(xp: np.ndarray, g: ConvGeometry, order: tuple[int, ...]) -> np.ndarray:
+    """Read-only view of every receptive field of the padded chunk ``xp`` (m, C, Hp, Wp).
+
+    Axes ``(n, c, i, j, y, x)`` with ``xp[n, c, y*stride + i, x*stride + j]``, permuted by ``order``.
+    """
+    sN, sC, sH, sW = xp.strides
+    shape = (xp.shape[0], g.C, g.HH, g.WW, g.H_out, g.W_out)
+    strides = (sN, sC, sH, sW, g.stride * sH, g.stride * sW)
+    return as_strided(
+        xp,
+        shape=tuple(shape[a] for a in order),
+        strides=tuple(strides[a] for a in order),
+        writeable=False,
+    )
+
+
+def _axis_plan(offset: int, pad: int, stride: int, size: int, size_out: int) -> tuple[slice, slice] | None:
+    """For kernel offset ``offset`` along one axis: the output positions ``a`` whose input pixel
+    ``offset - pad + a*stride`` lies inside ``[0, size)``, and the slice of those pixels."""
+    first = max(0, -((offset - pad) // stride))  # ceil((pad - offset) / stride), at least 0
+    stop = min(size_out, (size - 1 - offset + pad) // stride + 1)
+    if stop <= first:
+        return None
+    start = offset - pad + first * stride
+    return slice(first, stop), slice(start, start + (stop - first - 1) * stride + 1, stride)
+
+
+def _scatter_plan(g: ConvGeometry) -> list[tuple[int, int, slice, slice, slice, slice]]:
+    """For each kernel offset (i, j) that touches the unpadded input: the source and target slices."""
+    plan = []
+    for i in range(g.HH):
+        rows = _axis_plan(i, g.pad, g.stride, g.H, g.H_out)
+        for j in range(g.WW):
+            cols = _axis_plan(j, g.pad, g.stride, g.W, g.W_out)
+            if rows is not None and cols is not None:
+                plan.append((i, j, rows[0], cols[0], rows[1], cols[1]))
+    return plan
+
+
+def _col2im(dcols: np.ndarray, dx: np.ndarray, plan: list) -> None:
+    """Sum column gradients ``dcols`` (C, HH, WW, m, H_out, W_out) into ``dx`` (m, C, H, W)."""
+    dx[...] = 0
+    for i, j, src_rows, src_cols, dst_rows, dst_cols in plan:
+        dx[:, :, dst_rows, dst_cols] += dcols[:, i, j, :, src_rows, src_cols].transpose(1, 0, 2, 3)

@@ -1,0 +1,66 @@
+"""Inverted dropout."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from .. import _validation as v
+from .geometry import upstream
+
+
+class DropoutCache(NamedTuple):
+    dropout_param: dict
+    mask: np.ndarray | None
+
+
+def dropout_forward(x: np.ndarray, dropout_param: dict) -> tuple[np.ndarray, DropoutCache]:
+    """Forward pass of inverted dropout.
+
+    In train mode each unit is kept with probability ``p`` and the kept ones are scaled by
+    ``1 / p``, so the expected output equals x and test mode is the identity.
+
+    Parameters
+    ----------
+    x : ndarray, any shape
+    dropout_param : dict
+        ``'mode'`` (``'train'`` or ``'test'``, required), ``'p'`` (probability of KEEPING a unit,
+        in (0, 1], required), ``'seed'`` (optional int: the same mask on every call with that
+        seed, for gradient checks; NumPy's global generator is left untouched. Without it the
+        mask is drawn from the global generator).
+
+    Returns
+    -------
+    out : ndarray, same shape and dtype as x
+    cache : DropoutCache
+        ``(dropout_param, mask)``; mask is ``None`` in test mode.
+    """
+    func = "dropout_forward"
+    x = v.float_array(func, "x", x)
+    dropout_param = v.param_dict(func, "dropout_param", dropout_param)
+    mode = v.mode_entry(func, "dropout_param", dropout_param)
+    p = v.real_entry(func, "dropout_param", dropout_param, "p", low=0.0, high=1.0, low_open=True)
+    if mode == "test":
+        return x.copy(), DropoutCache(dict(dropout_param), None)
+    seed = dropout_param.get("seed")
+    if seed is None:
+        uniform = np.random.rand(*x.shape)
+    else:
+        seed = v.int_entry(func, "dropout_param", dropout_param, "seed", minimum=0)
+        uniform = np.random.RandomState(seed).rand(*x.shape)
+    mask = ((uniform < p) / x.dtype.type(p)).astype(x.dtype)
+    return x * mask, DropoutCache(dict(dropout_param), mask)
+
+
+def dropout_backward(dout: np.ndarray, cache: DropoutCache) -> np.ndarray:
+    """Backward pass of :func:`dropout_forward`.
+
+    Returns
+    -------
+    dx : ndarray, shape of dout
+    """
+    dropout_param, mask = v.cache_tuple("dropout_backward", cache, 2)
+    if mask is None:
+        return v.float_array("dropout_backward", "dout", dout).copy()
+    return upstream("dropout_backward", dout, mask.shape, mask.dtype) * mask

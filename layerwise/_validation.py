@@ -1,0 +1,186 @@
+"""Argument checks shared by every public function.
+
+Every message follows one template, ``"<function>: <argument> must be <expected>, got <actual>"``,
+so a user always learns which call, which argument, what was expected and what came. Checks run
+at the public boundary, before any state changes; hot inner helpers trust their callers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+
+def describe(value: Any) -> str:
+    """A short description of ``value`` for an error message (shape and dtype for arrays)."""
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape} and dtype {value.dtype}"
+    if isinstance(value, str):
+        return repr(value)
+    return f"{value!r} ({type(value).__name__})"
+
+
+def float_array(func: str, name: str, value: Any) -> np.ndarray:
+    """Return ``value`` as a floating-point ndarray, or raise ``TypeError``.
+
+    Integer inputs are refused rather than silently upcast: the caller chooses float32 (training)
+    or float64 (gradient checks).
+    """
+    if not isinstance(value, np.ndarray):
+        raise TypeError(f"{func}: {name} must be a numpy.ndarray, got {describe(value)}")
+    if value.dtype.kind != "f":
+        raise TypeError(
+            f"{func}: {name} must have a floating dtype (float32 or float64), got dtype {value.dtype}"
+        )
+    return value
+
+
+def param_array(func: str, name: str, value: Any, dtype: np.dtype) -> np.ndarray:
+    """Return a numeric parameter (weights, bias, gamma, ...) as an ndarray of ``dtype``.
+
+    Parameters follow the dtype of the data they act on, so a float64 bias never upcasts float32
+    activations; integer or boolean parameters (``b = np.array([0, 128])``) are converted.
+    """
+    array = np.asarray(value) if not isinstance(value, np.ndarray) else value
+    if array.dtype.kind not in "fiub":
+        raise TypeError(f"{func}: {name} must be a numeric array, got {describe(value)}")
+    return array.astype(dtype, copy=False)
+
+
+def check_ndim(func: str, name: str, array: np.ndarray, ndim: int, layout: str) -> None:
+    """Raise ``ValueError`` unless ``array.ndim == ndim``; ``layout`` names the axes, e.g. ``(N, C, H, W)``."""
+    if array.ndim != ndim:
+        raise ValueError(
+            f"{func}: {name} must be a {ndim}-d array of shape {layout}, got shape {array.shape}"
+        )
+
+
+def check_shape(func: str, name: str, array: np.ndarray, expected: tuple[int, ...]) -> None:
+    """Raise ``ValueError`` unless ``array.shape == expected``."""
+    if array.shape != tuple(expected):
+        raise ValueError(f"{func}: {name} must have shape {tuple(expected)}, got shape {array.shape}")
+
+
+def check_same_shape(func: str, name: str, array: np.ndarray, other: str, expected: tuple) -> None:
+    """Raise ``ValueError`` unless ``array`` has the shape of the array called ``other``."""
+    if array.shape != tuple(expected):
+        raise ValueError(
+            f"{func}: {name} must have the shape of {other} {tuple(expected)}, got shape {array.shape}"
+        )
+
+
+def param_dict(func: str, name: str, value: Any) -> Mapping:
+    """Raise ``TypeError`` unless ``value`` is a dict-like of parameters (``conv_param``, ...)."""
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{func}: {name} must be a dict, got {describe(value)}")
+    return value
+
+
+def int_entry(
+    func: str, dict_name: str, params: Mapping, key: str, *, minimum: int, default: int | None = None
+) -> int:
+    """Read an integer entry ``params[key] >= minimum`` (``default`` when absent, if given)."""
+    if key not in params:
+        if default is None:
+            raise ValueError(f"{func}: {dict_name} must contain {key!r}, got keys {sorted(params)}")
+        return default
+    return int_value(func, f"{dict_name}[{key!r}]", params[key], minimum=minimum)
+
+
+def int_value(func: str, name: str, value: Any, *, minimum: int) -> int:
+    """Check that ``value`` is an integer ``>= minimum`` (bools refused) and return it as int."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{func}: {name} must be an int, got {describe(value)}")
+    if value < minimum:
+        raise ValueError(f"{func}: {name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def real_entry(
+    func: str,
+    dict_name: str,
+    params: Mapping,
+    key: str,
+    *,
+    default: float | None = None,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    """Read a real entry of a parameter dict, checked against the interval ``[low, high]``.
+
+    ``low_open``/``high_open`` make that end of the interval exclusive.
+    """
+    if key not in params:
+        if default is None:
+            raise ValueError(f"{func}: {dict_name} must contain {key!r}, got keys {sorted(params)}")
+        return default
+    return real_value(
+        func, f"{dict_name}[{key!r}]", params[key], low=low, high=high, low_open=low_open, high_open=high_open
+    )
+
+
+def real_value(
+    func: str,
+    name: str,
+    value: Any,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    """Check that ``value`` is a finite real number in the given interval and return it as float."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{func}: {name} must be a real number, got {describe(value)}")
+    value = float(value)
+    below = low is not None and (value <= low if low_open else value < low)
+    above = high is not None and (value >= high if high_open else value > high)
+    if not np.isfinite(value) or below or above:
+        interval = (
+            ("(" if low_open else "[")
+            + ("-inf" if low is None else f"{low:g}")
+            + ", "
+            + ("inf" if high is None else f"{high:g}")
+            + (")" if high_open else "]")
+        )
+        raise ValueError(f"{func}: {name} must be a finite number in {interval}, got {value!r}")
+    return value
+
+
+def mode_entry(func: str, dict_name: str, params: Mapping) -> str:
+    """Read the required ``'mode'`` entry, which must be ``'train'`` or ``'test'``."""
+    if "mode" not in params:
+        raise ValueError(f"{func}: {dict_name} must contain 'mode' ('train' or 'test'), got keys {sorted(params)}")
+    mode = params["mode"]
+    if mode not in ("train", "test"):
+        raise ValueError(f"{func}: {dict_name}['mode'] must be 'train' or 'test', got {describe(mode)}")
+    return mode
+
+
+def labels(func: str, y: Any, num_samples: int, num_classes: int) -> np.ndarray:
+    """Check integer class labels: shape ``(num_samples,)``, values in ``[0, num_classes)``."""
+    if not isinstance(y, np.ndarray):
+        raise TypeError(f"{func}: y must be a numpy.ndarray of integer labels, got {describe(y)}")
+    if y.dtype.kind not in "iu":
+        raise TypeError(f"{func}: y must have an integer dtype, got dtype {y.dtype}")
+    if y.shape != (num_samples,):
+        raise ValueError(f"{func}: y must have shape ({num_samples},) to match x, got shape {y.shape}")
+    if y.size and (y.min() < 0 or y.max() >= num_classes):
+        raise ValueError(
+            f"{func}: y must hold labels in [0, {num_classes - 1}], got values in [{y.min()}, {y.max()}]"
+        )
+    return y
+
+
+def cache_tuple(func: str, cache: Any, length: int) -> tuple:
+    """Raise ``TypeError`` unless ``cache`` is a tuple of ``length`` items, as the forward pass made it."""
+    if not isinstance(cache, tuple) or len(cache) != length:
+        raise TypeError(
+            f"{func}: cache must be the {length}-tuple returned by the matching forward function, "
+            f"got {describe(cache) if not isinstance(cache, tuple) else f'a tuple of {len(cache)} items'}"
+        )
+    return cache

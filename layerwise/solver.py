@@ -1,0 +1,339 @@
+"""The Solver: trains any model that has ``params`` and ``loss(X, y)`` with minibatch SGD-style rules.
+
+A model is anything with
+
+- ``model.params``: dict mapping names to ndarrays (updated in place by name);
+- ``model.loss(X, y=None)``: scores ``(N, C)`` when ``y`` is None, else ``(loss, grads)`` with
+  ``grads`` keyed like ``params``.
+
+Example::
+
+    solver = Solver(model, data, update_rule="sgd", optim_config={"learning_rate": 1e-3},
+                    lr_decay=0.95, num_epochs=10, batch_size=100, print_every=100)
+    solver.train()
+    # model.params now holds the parameters with the best validation accuracy
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from typing import Any
+
+import numpy as np
+
+from . import _validation as v
+from . import checkpoint, optim
+
+_DATA_KEYS = ("X_train", "y_train", "X_val", "y_val")
+
+
+class Solver:
+    """Minibatch training with per-epoch learning-rate decay, accuracy tracking and checkpoints.
+
+    Parameters
+    ----------
+    model : object with ``params`` and ``loss``
+    data : dict
+        ``X_train`` (N_train, ...), ``y_train`` (N_train,), ``X_val`` (N_val, ...), ``y_val`` (N_val,);
+        X finite, y integer labels.
+    update_rule : str
+        A name in :data:`layerwise.optim.UPDATE_RULES` (default ``'sgd'``).
+    optim_config : dict
+        Hyperparameters for the update rule (each parameter gets its own copy, which also holds
+        the rule's state).
+    lr_decay : float in (0, 1]
+        The learning rate is multiplied by this after every epoch.
+    batch_size : int
+    num_epochs : int
+    num_train_samples : int or None
+        Training examples drawn to estimate the training accuracy (default 1000; None for all).
+    num_val_samples : int or None
+        Likewise for validation (default None: all).
+    checkpoint_name : str or None
+        If given, ``{checkpoint_name}_epoch_{epoch}.npz`` + ``.json`` are written at every epoch.
+    print_every : int
+        Print the training loss every this many iterations.
+    verbose : bool
+        Print progress at all.
+    callbacks : list, optional
+        Objects with optional methods ``on_step(solver, iteration, num_iterations, loss)`` and
+        ``on_epoch_end(solver)``, called after every step and every accuracy check (the
+        command line uses them for its progress bar and run folder).
+
+    Attributes
+    ----------
+    loss_history : list of float
+        The loss of every iteration.
+    train_acc_history, val_acc_history : list of float
+        One entry after the first iteration (epoch 0) and one at the end of every epoch.
+    best_val_acc : float
+    best_params : dict
+        Copies of the parameters with the best validation accuracy; swapped into the model when
+        training ends.
+    epoch : int
+        Completed epochs.
+    """
+
+    def __init__(self, model, data, **kwargs):
+        self.model = _checked_model(model)
+        self.X_train, self.y_train, self.X_val, self.y_val = _checked_data(data)
+
+        settings = dict(
+            update_rule="sgd",
+            optim_config=None,
+            lr_decay=1.0,
+            batch_size=100,
+            num_epochs=10,
+            num_train_samples=1000,
+            num_val_samples=None,
+            checkpoint_name=None,
+            print_every=10,
+            verbose=True,
+            callbacks=(),
+        )
+        unknown = sorted(set(kwargs) - set(settings))
+        if unknown:
+            raise TypeError(f"Solver: unrecognized arguments {unknown}; valid ones are {sorted(settings)}")
+        settings.update(kwargs)
+
+        self.update_rule_name = settings["update_rule"]
+        self.update_rule = optim.get_update_rule(self.update_rule_name)
+        optim_config = {} if settings["optim_config"] is None else settings["optim_config"]
+        self.optim_config = dict(v.param_dict("Solver", "optim_config", optim_config))
+        self.lr_decay = v.real_value("Solver", "lr_decay", settings["lr_decay"], low=0.0, high=1.0, low_open=True)
+        self.batch_size = _positive_int("batch_size", settings["batch_size"])
+        self.num_epochs = _positive_int("num_epochs", settings["num_epochs"], minimum=0)
+        self.num_train_samples = _optional_positive_int("num_train_samples", settings["num_train_samples"])
+        self.num_val_samples = _optional_positive_int("num_val_samples", settings["num_val_samples"])
+        self.print_every = _positive_int("print_every", settings["print_every"])
+        self.verbose = bool(settings["verbose"])
+        name = settings["checkpoint_name"]
+        if name is not None and not isinstance(name, (str, os.PathLike)):
+            raise TypeError(f"Solver: checkpoint_name must be a str or None, got {v.describe(name)}")
+        self.checkpoint_name = None if name is None else os.fspath(name)
+        self.callbacks = list(settings["callbacks"])
+        self._check_optim_config()
+        self._reset()
+
+    def _check_optim_config(self) -> None:
+        """Run the update rule once on a scratch copy so a bad hyperparameter fails here, not mid-training."""
+        scratch = np.zeros(1)
+        self.update_rule(scratch, scratch, copy.deepcopy(self.optim_config))
+
+    def _reset(self) -> None:
+        self.epoch = 0
+        self.best_val_acc = 0.0
+        self.best_params: dict[str, np.ndarray] = {}
+        self.loss_history: list[float] = []
+        self.train_acc_history: list[float] = []
+        self.val_acc_history: list[float] = []
+        self.optim_configs = {name: copy.deepcopy(self.optim_config) for name in self.model.params}
+
+    @property
+    def iterations_per_epoch(self) -> int:
+        return max(self.X_train.shape[0] // self.batch_size, 1)
+
+    def _step(self) -> float:
+        """One gradient update on a random minibatch (drawn with replacement from the global generator)."""
+        batch_mask = np.random.choice(self.X_train.shape[0], self.batch_size)
+        loss, grads = self.model.loss(self.X_train[batch_mask], self.y_train[batch_mask])
+        if not np.isfinite(loss):
+            raise FloatingPointError(
+                f"Solver: the loss became {loss} at iteration {len(self.loss_history) + 1}; "
+                "lower the learning rate or the weight scale"
+            )
+        self.loss_history.append(float(loss))
+        for name, w in self.model.params.items():
+            next_w, self.optim_configs[name] = self.update_rule(w, grads[name], self.optim_configs[name])
+            self.model.params[name] = next_w
+        return float(loss)
+
+    def check_accuracy(self, X: np.ndarray, y: np.ndarray, num_samples: int | None = None, batch_size: int = 100) -> float:
+        """Fraction of examples the model classifies correctly.
+
+        Parameters
+        ----------
+        X : ndarray, shape (N, ...)
+        y : ndarray of int, shape (N,)
+        num_samples : int, optional
+            Evaluate on this many examples drawn at random (without regard to order) when N is larger.
+        batch_size : int
+            Examples per forward pass (bounds memory).
+        """
+        X, y = _checked_split("check_accuracy", "X", "y", X, y)
+        batch_size = _positive_int("batch_size", batch_size)
+        num_samples = _optional_positive_int("num_samples", num_samples)
+        return self._accuracy(X, y, num_samples, batch_size)
+
+    def _accuracy(self, X: np.ndarray, y: np.ndarray, num_samples: int | None, batch_size: int = 100) -> float:
+        N = X.shape[0]
+        if num_samples is not None and N > num_samples:
+            mask = np.random.choice(N, num_samples)
+            X, y = X[mask], y[mask]
+            N = num_samples
+        correct = 0
+        for start in range(0, N, batch_size):
+            scores = self.model.loss(X[start : start + batch_size])
+            correct += int(np.sum(np.argmax(scores, axis=1) == y[start : start + batch_size]))
+        return correct / N
+
+    def train(self) -> None:
+        """Run the optimization for ``num_epochs`` epochs (the rest of them, after a restored checkpoint)."""
+        per_epoch = self.iterations_per_epoch
+        num_iterations = self.num_epochs * per_epoch
+        for t in range(self.epoch * per_epoch, num_iterations):
+            loss = self._step()
+            if self.verbose and t % self.print_every == 0:
+                print(f"(Iteration {t + 1} / {num_iterations}) loss: {loss:f}")
+            for callback in self.callbacks:
+                if hasattr(callback, "on_step"):
+                    callback.on_step(self, t + 1, num_iterations, loss)
+
+            epoch_end = (t + 1) % per_epoch == 0
+            if epoch_end:
+                self.epoch += 1
+                for config in self.optim_configs.values():
+                    config["learning_rate"] = config["learning_rate"] * self.lr_decay
+            if t == 0 or t == num_iterations - 1 or epoch_end:
+                self._record_accuracy()
+        if self.best_params:
+            self.model.params = {name: value.copy() for name, value in self.best_params.items()}
+
+    def _record_accuracy(self) -> None:
+        train_acc = self._accuracy(self.X_train, self.y_train, self.num_train_samples)
+        val_acc = self._accuracy(self.X_val, self.y_val, self.num_val_samples)
+        self.train_acc_history.append(train_acc)
+        self.val_acc_history.append(val_acc)
+        if self.verbose:
+            print(f"(Epoch {self.epoch} / {self.num_epochs}) train acc: {train_acc:f}; val_acc: {val_acc:f}")
+        if val_acc > self.best_val_acc or not self.best_params:
+            self.best_val_acc = max(val_acc, self.best_val_acc)
+            self.best_params = {name: value.copy() for name, value in self.model.params.items()}
+        if self.checkpoint_name is not None:
+            self.save_checkpoint(f"{self.checkpoint_name}_epoch_{self.epoch}")
+        for callback in self.callbacks:
+            if hasattr(callback, "on_epoch_end"):
+                callback.on_epoch_end(self)
+
+    # Checkpoints -----------------------------------------------------------------------------
+
+    def save_checkpoint(self, path: str | os.PathLike) -> None:
+        """Write the full training state (parameters, update-rule state, histories, best
+        parameters and NumPy's global random state) as ``path.npz`` + ``path.json``."""
+        arrays: dict[str, np.ndarray] = {}
+        scalar_configs: dict[str, dict[str, Any]] = {}
+        for name, value in self.model.params.items():
+            arrays[f"params/{name}"] = value
+        for name, value in self.best_params.items():
+            arrays[f"best_params/{name}"] = value
+        for name, config in self.optim_configs.items():
+            scalar_configs[name] = {}
+            for key, value in config.items():
+                if isinstance(value, np.ndarray):
+                    arrays[f"optim/{name}/{key}"] = value
+                else:
+                    scalar_configs[name][key] = value
+        kind, keys, pos, has_gauss, cached_gaussian = np.random.get_state()
+        arrays["rng/keys"] = keys
+        meta = {
+            "update_rule": self.update_rule_name,
+            "optim_config": {k: val for k, val in self.optim_config.items() if not isinstance(val, np.ndarray)},
+            "optim_scalars": scalar_configs,
+            "lr_decay": self.lr_decay,
+            "batch_size": self.batch_size,
+            "num_epochs": self.num_epochs,
+            "num_train_samples": self.num_train_samples,
+            "num_val_samples": self.num_val_samples,
+            "epoch": self.epoch,
+            "loss_history": self.loss_history,
+            "train_acc_history": self.train_acc_history,
+            "val_acc_history": self.val_acc_history,
+            "best_val_acc": self.best_val_acc,
+            "rng": {"kind": kind, "pos": int(pos), "has_gauss": int(has_gauss), "cached_gaussian": float(cached_gaussian)},
+        }
+        checkpoint.save(path, arrays, meta)
+
+    def load_checkpoint(self, path: str | os.PathLike) -> None:
+        """Restore a state written by :meth:`save_checkpoint` into this solver and its model.
+
+        The model must have the same parameter names, shapes and dtypes. Everything is verified
+        before anything changes; :meth:`train` then continues from the checkpoint's epoch.
+        """
+        expected = {f"params/{name}": (value.shape, value.dtype) for name, value in self.model.params.items()}
+        arrays, meta = checkpoint.load(path, expected)
+        required = ("update_rule", "epoch", "loss_history", "train_acc_history", "val_acc_history", "best_val_acc", "optim_scalars", "rng")
+        missing = [key for key in required if key not in meta]
+        if missing:
+            raise checkpoint.CheckpointError(f"checkpoint {path}: metadata lacks {missing}")
+        if meta["update_rule"] != self.update_rule_name:
+            raise checkpoint.CheckpointError(
+                f"checkpoint {path}: was written with update_rule {meta['update_rule']!r}, this solver uses {self.update_rule_name!r}"
+            )
+        names = list(self.model.params)
+        optim_configs = {}
+        for name in names:
+            config = dict(meta["optim_scalars"].get(name, {}))
+            prefix = f"optim/{name}/"
+            config.update({key[len(prefix):]: arrays[key] for key in arrays if key.startswith(prefix)})
+            optim_configs[name] = config
+        best_params = {name: arrays[f"best_params/{name}"] for name in names if f"best_params/{name}" in arrays}
+        rng = meta["rng"]
+
+        self.model.params = {name: arrays[f"params/{name}"].copy() for name in names}
+        self.optim_configs = optim_configs
+        self.best_params = best_params
+        self.epoch = int(meta["epoch"])
+        self.loss_history = [float(x) for x in meta["loss_history"]]
+        self.train_acc_history = [float(x) for x in meta["train_acc_history"]]
+        self.val_acc_history = [float(x) for x in meta["val_acc_history"]]
+        self.best_val_acc = float(meta["best_val_acc"])
+        np.random.set_state((rng["kind"], arrays["rng/keys"], rng["pos"], rng["has_gauss"], rng["cached_gaussian"]))
+
+
+def _positive_int(name: str, value: Any, minimum: int = 1) -> int:
+    return v.int_value("Solver", name, value, minimum=minimum)
+
+
+def _optional_positive_int(name: str, value: Any) -> int | None:
+    return None if value is None else _positive_int(name, value)
+
+
+def _checked_model(model: Any):
+    params = getattr(model, "params", None)
+    if not isinstance(params, dict) or not callable(getattr(model, "loss", None)):
+        raise TypeError(
+            f"Solver: model must have a dict 'params' and a method 'loss(X, y=None)', got {type(model).__name__}"
+        )
+    return model
+
+
+def _checked_data(data: Any):
+    v.param_dict("Solver", "data", data)
+    missing = [key for key in _DATA_KEYS if key not in data]
+    if missing:
+        raise ValueError(f"Solver: data must contain {list(_DATA_KEYS)}, missing {missing}")
+    X_train, y_train = _checked_split("Solver", "data['X_train']", "data['y_train']", data["X_train"], data["y_train"])
+    X_val, y_val = _checked_split("Solver", "data['X_val']", "data['y_val']", data["X_val"], data["y_val"])
+    if X_train.shape[1:] != X_val.shape[1:]:
+        raise ValueError(
+            f"Solver: data['X_val'] must have the example shape of data['X_train'] {X_train.shape[1:]}, "
+            f"got {X_val.shape[1:]}"
+        )
+    return X_train, y_train, X_val, y_val
+
+
+def _checked_split(func: str, x_name: str, y_name: str, X: Any, y: Any):
+    if not isinstance(X, np.ndarray) or X.dtype.kind not in "fiu":
+        raise TypeError(f"{func}: {x_name} must be a numeric numpy.ndarray, got {v.describe(X)}")
+    if X.ndim < 2 or X.shape[0] < 1:
+        raise ValueError(f"{func}: {x_name} must have shape (N, ...) with N >= 1, got shape {X.shape}")
+    if X.dtype.kind == "f" and not np.isfinite(X).all():
+        raise ValueError(f"{func}: {x_name} must be finite, got {int(np.count_nonzero(~np.isfinite(X)))} NaN or inf values")
+    if not isinstance(y, np.ndarray) or y.dtype.kind not in "iu":
+        raise TypeError(f"{func}: {y_name} must be a numpy.ndarray of integer labels, got {v.describe(y)}")
+    if y.shape != (X.shape[0],):
+        raise ValueError(f"{func}: {y_name} must have shape ({X.shape[0]},) to match {x_name}, got shape {y.shape}")
+    if y.size and y.min() < 0:
+        raise ValueError(f"{func}: {y_name} must hold non-negative class labels, got minimum {y.min()}")
+    return X, y

@@ -1,0 +1,64 @@
+"""Arranging many small images (filters, examples) into one grid image for display."""
+
+from __future__ import annotations
+
+from math import ceil, sqrt
+
+import numpy as np
+
+from . import _validation as v
+
+
+def visualize_grid(Xs: np.ndarray, ubound: float = 255.0, padding: int = 1) -> np.ndarray:
+    """Tile images into a square grid, each rescaled on its own to ``[0, ubound]``.
+
+    Parameters
+    ----------
+    Xs : ndarray, shape (N, H, W, C)
+        N images (e.g. first-layer filters ``W1.transpose(0, 2, 3, 1)``).
+    ubound : float
+        Upper bound of the output values (the lower one is 0).
+    padding : int
+        Blank pixels between neighbouring images.
+
+    Returns
+    -------
+    grid : ndarray, shape (G*H + (G-1)*padding, G*W + (G-1)*padding, C), G = ceil(sqrt(N))
+        Float64; cells left over at the end are zero.
+    """
+    func = "visualize_grid"
+    Xs = np.asarray(Xs)
+    if Xs.dtype.kind not in "fiu":
+        raise TypeError(f"{func}: Xs must be a numeric array, got dtype {Xs.dtype}")
+    v.check_ndim(func, "Xs", Xs, 4, "(N, H, W, C)")
+    ubound = v.real_value(func, "ubound", ubound, low=0.0, low_open=True)
+    padding = v.int_value(func, "padding", padding, minimum=0)
+    N, H, W, C = Xs.shape
+    grid_size = int(ceil(sqrt(N)))
+    grid = np.zeros((grid_size * H + (grid_size - 1) * padding, grid_size * W + (grid_size - 1) * padding, C))
+    for index in range(N):
+        row, col = divmod(index, grid_size)
+        image = Xs[index].astype(np.float64)
+        low, high = image.min(), image.max()
+        scaled = ubound * (image - low) / (high - low) if high > low else np.zeros_like(image)
+        top, left = row * (H + padding), col * (W + padding)
+        grid[top : top + H, left : left + W] = scaled
+    return grid
+
+
+def vis_grid(Xs: np.ndarray) -> np.ndarray:
+    """Tile images into a square grid without rescaling, one pixel of padding, and the grid
+    background at the images' minimum value (the values are as given).
+
+    Xs : ndarray, shape (N, H, W, C). Returns shape (G*(H+1)+1, G*(W+1)+1, C), G = ceil(sqrt(N)).
+    """
+    Xs = np.asarray(Xs)
+    v.check_ndim("vis_grid", "Xs", Xs, 4, "(N, H, W, C)")
+    N, H, W, C = Xs.shape
+    grid_size = int(ceil(sqrt(N)))
+    grid = np.full((grid_size * (H + 1) + 1, grid_size * (W + 1) + 1, C), float(Xs.min()) if Xs.size else 0.0)
+    for index in range(N):
+        row, col = divmod(index, grid_size)
+        top, left = row * (H + 1) + 1, col * (W + 1) + 1
+        grid[top : top + H, left : left + W] = Xs[index]
+    return grid

@@ -1,0 +1,147 @@
+"""Solver: overfitting, histories, best parameters, learning-rate decay, checkpoints and resume."""
+
+import numpy as np
+import pytest
+
+from layerwise.classifiers.cnn import ThreeLayerConvNet
+from layerwise.classifiers.fc_net import FullyConnectedNet, TwoLayerNet
+from layerwise.solver import Solver
+
+
+def _small_data(num_train=50, num_val=20, shape=(3, 8, 8), seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((num_train + num_val, *shape))
+    y = rng.integers(10, size=num_train + num_val)
+    return {"X_train": X[:num_train], "y_train": y[:num_train], "X_val": X[num_train:], "y_val": y[num_train:]}
+
+
+MODELS = {
+    "TwoLayerNet": lambda: TwoLayerNet(input_dim=192, weight_scale=1e-2),
+    "FullyConnectedNet-5": lambda: FullyConnectedNet([100] * 4, input_dim=192, weight_scale=1e-1, dtype=np.float64),
+    "ThreeLayerConvNet": lambda: ThreeLayerConvNet(
+        input_dim=(3, 8, 8), num_filters=8, filter_size=3, hidden_dim=50, weight_scale=1e-1
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_overfits_a_small_batch(name):
+    np.random.seed(1)
+    data = _small_data()
+    solver = Solver(MODELS[name](), data, num_epochs=30, batch_size=25, update_rule="adam",
+                    optim_config={"learning_rate": 1e-2}, verbose=False)
+    solver.train()
+    # As the notebooks read it: the training accuracy at the last epoch (best_params, swapped in at
+    # the end, are chosen by validation accuracy and need not be the last ones).
+    assert solver.train_acc_history[-1] == 1.0
+
+
+def test_histories_have_one_entry_per_iteration_and_per_epoch(capsys):
+    np.random.seed(0)
+    solver = Solver(TwoLayerNet(input_dim=192), _small_data(), num_epochs=3, batch_size=10, print_every=2)
+    solver.train()
+    assert len(solver.loss_history) == 3 * 5
+    assert len(solver.train_acc_history) == len(solver.val_acc_history) == 3 + 1
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == f"(Iteration 1 / 15) loss: {solver.loss_history[0]:f}"
+    assert printed[1].startswith("(Epoch 0 / 3) train acc: ")
+    assert sum(line.startswith("(Iteration") for line in printed) == 8  # iterations 1, 3, ..., 15
+
+
+def test_verbose_false_prints_nothing(capsys):
+    Solver(TwoLayerNet(input_dim=192), _small_data(), num_epochs=1, batch_size=10, verbose=False).train()
+    assert capsys.readouterr().out == ""
+
+
+class _Recorder:
+    """Records the parameters and validation accuracy at every accuracy check."""
+
+    def __init__(self):
+        self.snapshots = []
+
+    def on_epoch_end(self, solver):
+        self.snapshots.append((solver.val_acc_history[-1], {k: v.copy() for k, v in solver.model.params.items()}))
+
+
+def test_best_params_are_those_with_the_best_validation_accuracy():
+    np.random.seed(3)
+    data = _small_data(num_train=100, num_val=50)
+    recorder = _Recorder()
+    model = TwoLayerNet(input_dim=192, weight_scale=1e-1)
+    solver = Solver(model, data, num_epochs=8, batch_size=10, update_rule="sgd",
+                    optim_config={"learning_rate": 5e-2}, verbose=False, callbacks=[recorder])
+    solver.train()
+    accuracies = [acc for acc, _ in recorder.snapshots]
+    best = int(np.argmax(accuracies))  # the first best one is kept
+    assert solver.best_val_acc == max(accuracies)
+    for name, value in recorder.snapshots[best][1].items():
+        np.testing.assert_array_equal(model.params[name], value)
+        np.testing.assert_array_equal(solver.best_params[name], value)
+    assert len(set(accuracies)) > 1, "the check needs validation accuracy to change"
+
+
+def test_learning_rate_decays_once_per_epoch():
+    solver = Solver(TwoLayerNet(input_dim=192), _small_data(), num_epochs=3, batch_size=25,
+                    optim_config={"learning_rate": 1.0e-3}, lr_decay=0.5, verbose=False)
+    solver.train()
+    for config in solver.optim_configs.values():
+        assert config["learning_rate"] == pytest.approx(1e-3 * 0.5**3)
+
+
+def test_checkpoint_round_trips(tmp_path):
+    np.random.seed(0)
+    data = _small_data()
+    solver = Solver(TwoLayerNet(input_dim=192), data, num_epochs=2, batch_size=25, update_rule="adam",
+                    verbose=False, checkpoint_name=str(tmp_path / "run"))
+    solver.train()
+    assert (tmp_path / "run_epoch_2.npz").is_file() and (tmp_path / "run_epoch_2.json").is_file()
+    restored = Solver(TwoLayerNet(input_dim=192), data, update_rule="adam", verbose=False)
+    restored.load_checkpoint(tmp_path / "run_epoch_2")
+    assert restored.epoch == 2
+    assert restored.loss_history == solver.loss_history
+    assert restored.val_acc_history == solver.val_acc_history
+    for name in ("W1", "b2"):
+        np.testing.assert_array_equal(restored.best_params[name], solver.best_params[name])
+        np.testing.assert_array_equal(restored.optim_configs[name]["m"], solver.optim_configs[name]["m"])
+        assert restored.optim_configs[name]["t"] == solver.optim_configs[name]["t"]
+
+
+def test_resumed_training_ends_where_an_uninterrupted_run_ends(tmp_path):
+    data = _small_data()
+    np.random.seed(7)
+    straight = Solver(TwoLayerNet(input_dim=192), data, num_epochs=4, batch_size=10, update_rule="sgd_momentum",
+                      lr_decay=0.9, verbose=False, checkpoint_name=str(tmp_path / "run"))
+    straight.train()
+
+    np.random.seed(12345)  # whatever the generator holds now, the checkpoint restores it
+    resumed = Solver(TwoLayerNet(input_dim=192), data, num_epochs=4, batch_size=10, update_rule="sgd_momentum",
+                     lr_decay=0.9, verbose=False)
+    resumed.load_checkpoint(tmp_path / "run_epoch_2.json")
+    resumed.train()
+    assert resumed.loss_history == straight.loss_history
+    assert resumed.val_acc_history == straight.val_acc_history
+    for name, value in straight.model.params.items():
+        np.testing.assert_array_equal(resumed.model.params[name], value)
+
+
+def test_checkpoint_of_another_model_is_refused_before_anything_changes(tmp_path):
+    data = _small_data()
+    Solver(TwoLayerNet(input_dim=192, hidden_dim=20), data, num_epochs=1, batch_size=25, verbose=False,
+           checkpoint_name=str(tmp_path / "small")).train()
+    model = TwoLayerNet(input_dim=192, hidden_dim=30)
+    before = {k: v.copy() for k, v in model.params.items()}
+    solver = Solver(model, data, verbose=False)
+    with pytest.raises(ValueError, match=r"array 'params/W1' must have shape \(192, 30\)"):
+        solver.load_checkpoint(tmp_path / "small_epoch_1")
+    assert solver.epoch == 0
+    for name, value in before.items():
+        np.testing.assert_array_equal(model.params[name], value)
+
+
+def test_check_accuracy_subsamples_and_batches():
+    solver = Solver(TwoLayerNet(input_dim=192), _small_data(), verbose=False)
+    data = _small_data(num_train=230)
+    scores = solver.model.loss(data["X_train"])
+    expected = np.mean(np.argmax(scores, axis=1) == data["y_train"])
+    assert solver.check_accuracy(data["X_train"], data["y_train"], batch_size=7) == pytest.approx(expected)
+    assert 0.0 <= solver.check_accuracy(data["X_train"], data["y_train"], num_samples=40) <= 1.0
