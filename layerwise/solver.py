@@ -73,6 +73,8 @@ class Solver:
         training ends.
     epoch : int
         Completed epochs.
+    iteration : int
+        Completed gradient steps; :meth:`train` continues from here after :meth:`load_checkpoint`.
     """
 
     def __init__(self, model, data, **kwargs):
@@ -123,6 +125,7 @@ class Solver:
 
     def _reset(self) -> None:
         self.epoch = 0
+        self.iteration = 0
         self.best_val_acc = 0.0
         self.best_params: dict[str, np.ndarray] = {}
         self.loss_history: list[float] = []
@@ -182,8 +185,9 @@ class Solver:
         """Run the optimization for ``num_epochs`` epochs (the rest of them, after a restored checkpoint)."""
         per_epoch = self.iterations_per_epoch
         num_iterations = self.num_epochs * per_epoch
-        for t in range(self.epoch * per_epoch, num_iterations):
+        for t in range(self.iteration, num_iterations):
             loss = self._step()
+            self.iteration = t + 1
             if self.verbose and t % self.print_every == 0:
                 print(f"(Iteration {t + 1} / {num_iterations}) loss: {loss:f}")
             for callback in self.callbacks:
@@ -246,6 +250,7 @@ class Solver:
             "num_train_samples": self.num_train_samples,
             "num_val_samples": self.num_val_samples,
             "epoch": self.epoch,
+            "iteration": self.iteration,
             "loss_history": self.loss_history,
             "train_acc_history": self.train_acc_history,
             "val_acc_history": self.val_acc_history,
@@ -262,7 +267,7 @@ class Solver:
         """
         expected = {f"params/{name}": (value.shape, value.dtype) for name, value in self.model.params.items()}
         arrays, meta = checkpoint.load(path, expected)
-        required = ("update_rule", "epoch", "loss_history", "train_acc_history", "val_acc_history", "best_val_acc", "optim_scalars", "rng")
+        required = ("update_rule", "epoch", "iteration", "loss_history", "train_acc_history", "val_acc_history", "best_val_acc", "optim_scalars", "rng")
         missing = [key for key in required if key not in meta]
         if missing:
             raise checkpoint.CheckpointError(f"checkpoint {path}: metadata lacks {missing}")
@@ -284,6 +289,7 @@ class Solver:
         self.optim_configs = optim_configs
         self.best_params = best_params
         self.epoch = int(meta["epoch"])
+        self.iteration = int(meta["iteration"])
         self.loss_history = [float(x) for x in meta["loss_history"]]
         self.train_acc_history = [float(x) for x in meta["train_acc_history"]]
         self.val_acc_history = [float(x) for x in meta["val_acc_history"]]

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import struct
+import tempfile
+import zlib
 from math import ceil, sqrt
+from pathlib import Path
 
 import numpy as np
 
@@ -62,3 +67,41 @@ def vis_grid(Xs: np.ndarray) -> np.ndarray:
         top, left = row * (H + 1) + 1, col * (W + 1) + 1
         grid[top : top + H, left : left + W] = Xs[index]
     return grid
+
+
+def write_png(path: str | os.PathLike, image: np.ndarray) -> Path:
+    """Write an 8-bit image as a PNG file (atomically), with no dependency beyond NumPy and zlib.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    image : ndarray of uint8, shape (H, W) (grayscale), (H, W, 3) (RGB) or (H, W, 4) (RGBA)
+        Other dtypes must already lie in [0, 255]; they are rounded.
+    """
+    func = "write_png"
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    color_types = {2: 0, 3: {3: 2, 4: 6}}
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (3, 4)) or 0 in image.shape:
+        raise ValueError(f"{func}: image must have shape (H, W), (H, W, 3) or (H, W, 4), got shape {image.shape}")
+    if image.dtype != np.uint8:
+        if image.dtype.kind not in "fiu" or (image.size and (np.nanmin(image) < 0 or np.nanmax(image) > 255)):
+            raise ValueError(f"{func}: image values must lie in [0, 255], got dtype {image.dtype}")
+        image = np.rint(image).astype(np.uint8)
+    height, width = image.shape[:2]
+    color_type = color_types[2] if image.ndim == 2 else color_types[3][image.shape[2]]
+    rows = image.reshape(height, -1)
+    raw = np.hstack([np.zeros((height, 1), dtype=np.uint8), rows]).tobytes()  # filter type 0 per row
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, color_type, 0, 0, 0)
+    payload = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as handle:
+        handle.write(payload)
+    os.replace(handle.name, path)
+    return path

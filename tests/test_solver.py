@@ -106,7 +106,8 @@ def test_checkpoint_round_trips(tmp_path):
         assert restored.optim_configs[name]["t"] == solver.optim_configs[name]["t"]
 
 
-def test_resumed_training_ends_where_an_uninterrupted_run_ends(tmp_path):
+@pytest.mark.parametrize("stop_epoch", [0, 2])  # epoch 0: the checkpoint after the first step
+def test_resumed_training_ends_where_an_uninterrupted_run_ends(tmp_path, stop_epoch):
     data = _small_data()
     np.random.seed(7)
     straight = Solver(TwoLayerNet(input_dim=192), data, num_epochs=4, batch_size=10, update_rule="sgd_momentum",
@@ -116,7 +117,7 @@ def test_resumed_training_ends_where_an_uninterrupted_run_ends(tmp_path):
     np.random.seed(12345)  # whatever the generator holds now, the checkpoint restores it
     resumed = Solver(TwoLayerNet(input_dim=192), data, num_epochs=4, batch_size=10, update_rule="sgd_momentum",
                      lr_decay=0.9, verbose=False)
-    resumed.load_checkpoint(tmp_path / "run_epoch_2.json")
+    resumed.load_checkpoint(tmp_path / f"run_epoch_{stop_epoch}.json")
     resumed.train()
     assert resumed.loss_history == straight.loss_history
     assert resumed.val_acc_history == straight.val_acc_history

@@ -1,0 +1,344 @@
+"""``layerwise train``: train and evaluate a model end to end, leaving a run folder behind."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import data_utils
+from ..classifiers import FullyConnectedNet, ThreeLayerConvNet, TwoLayerNet
+from ..model_io import save_model
+from ..optim import UPDATE_RULES
+from ..solver import Solver
+from . import plots, run_folder
+from .evaluate import evaluate_and_report
+from .progress import ProgressReporter, format_duration
+
+MODEL_CHOICES = ("two-layer", "fc", "three-layer-conv")
+
+# Settings every model shares, then each model's own defaults (they override the shared ones).
+COMMON_DEFAULTS: dict[str, Any] = {
+    "model": "two-layer",
+    "update_rule": "adam",
+    "learning_rate": 1e-3,
+    "lr_decay": 0.95,
+    "batch_size": 100,
+    "epochs": 5,
+    "reg": 0.0,
+    "dtype": "float32",
+    "num_train_samples": 1000,
+    "num_val_samples": None,
+    "num_training": None,
+    "num_validation": None,
+    "num_test": None,
+    "data": None,
+    "sample": False,
+    "download": True,
+    "seed": None,
+}
+MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
+    "two-layer": {"hidden_dim": 100, "weight_scale": 1e-3},
+    "fc": {"hidden_dims": [100, 100], "normalization": "batchnorm", "dropout_keep": 1.0, "weight_scale": 5e-2},
+    "three-layer-conv": {
+        "num_filters": 32, "filter_size": 7, "hidden_dim": 100, "weight_scale": 1e-3, "epochs": 1, "batch_size": 50,
+    },  # fmt: skip
+}
+MODEL_ONLY = {
+    "hidden_dim": ("two-layer", "three-layer-conv"),
+    "hidden_dims": ("fc",),
+    "normalization": ("fc",),
+    "dropout_keep": ("fc",),
+    "num_filters": ("three-layer-conv",),
+    "filter_size": ("three-layer-conv",),
+}
+SETTINGS = sorted(set(COMMON_DEFAULTS) | set(MODEL_ONLY) | {"weight_scale"})
+
+
+class CommandError(Exception):
+    """A user error on the command line: printed without a traceback, exit status 2."""
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="train and evaluate a model, writing a run folder",
+        description=(
+            "Train a model on CIFAR-10 (the full data set when found or downloadable, else the small sample "
+            "embedded in the package) and evaluate it on the test set. Writes a run folder with the config, "
+            "metrics, plots, checkpoints and the trained model."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        argument_default=argparse.SUPPRESS,  # so a config file's values are not hidden by defaults
+    )
+    model = parser.add_argument_group("model")
+    model.add_argument("--model", choices=MODEL_CHOICES, help="architecture (default: two-layer)")
+    model.add_argument("--hidden-dim", type=int, dest="hidden_dim", help="hidden units (two-layer, three-layer-conv; default 100)")
+    model.add_argument("--hidden-dims", type=_int_list, dest="hidden_dims", help="fc hidden sizes, comma-separated (default 100,100)")
+    model.add_argument("--normalization", choices=("none", "batchnorm", "layernorm"), help="fc normalization (default batchnorm)")
+    model.add_argument("--dropout-keep", type=float, dest="dropout_keep", help="fc dropout keep probability (default 1: no dropout)")
+    model.add_argument("--num-filters", type=int, dest="num_filters", help="conv filters (default 32)")
+    model.add_argument("--filter-size", type=int, dest="filter_size", help="conv filter size (default 7)")
+    model.add_argument("--weight-scale", type=float, dest="weight_scale", help="std of the initial weights")
+    model.add_argument("--reg", type=float, help="L2 strength (default 0)")
+    model.add_argument("--dtype", choices=("float32", "float64"), help="compute dtype (default float32)")
+    training = parser.add_argument_group("training")
+    training.add_argument("--update-rule", choices=sorted(UPDATE_RULES), dest="update_rule", help="default adam")
+    training.add_argument("--learning-rate", "--lr", type=float, dest="learning_rate", help="default 1e-3")
+    training.add_argument("--lr-decay", type=float, dest="lr_decay", help="per-epoch factor (default 0.95)")
+    training.add_argument("--batch-size", type=int, dest="batch_size", help="default 100 (50 for three-layer-conv)")
+    training.add_argument("--epochs", type=int, help="default 5 (1 for three-layer-conv)")
+    training.add_argument("--num-train-samples", type=int, dest="num_train_samples", help="examples for the train accuracy (default 1000)")
+    training.add_argument("--num-val-samples", type=int, dest="num_val_samples", help="examples for the val accuracy (default all)")
+    training.add_argument("--seed", type=int, help="random seed (default: a fresh one, recorded in config.json)")
+    data = parser.add_argument_group("data")
+    data.add_argument("--data", help="CIFAR-10 archive or cifar-10-batches-py folder (else $LAYERWISE_DATA, the cache, a download)")
+    data.add_argument("--sample", action="store_true", help="use the embedded sample even if the full data is available")
+    data.add_argument("--no-download", action="store_false", dest="download", help="never download CIFAR-10")
+    data.add_argument("--num-training", type=int, dest="num_training", help="training images (default 49000; sample: 1800)")
+    data.add_argument("--num-validation", type=int, dest="num_validation", help="validation images (default 1000; sample: 100)")
+    data.add_argument("--num-test", type=int, dest="num_test", help="test images (default 1000)")
+    output = parser.add_argument_group("output")
+    output.add_argument("--config", help="JSON file of settings (keys as the option names with _); options given here win")
+    output.add_argument("--run-dir", dest="run_dir", help="run folder (default runs/DATE-TIME-MODEL)")
+    output.add_argument("--resume", metavar="RUN", help="continue the run in folder RUN from its last checkpoint")
+    output.add_argument("--no-progress", action="store_false", dest="progress", help="no progress bar")
+    parser.set_defaults(handler=run)
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected at least one size, got {text!r}")
+    return values
+
+
+def resolve_config(options: dict[str, Any]) -> dict[str, Any]:
+    """Merge defaults < config file < command-line options, and check the result."""
+    given = {key: value for key, value in options.items() if key in SETTINGS}
+    if options.get("config"):
+        path = Path(options["config"])
+        try:
+            from_file = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as error:
+            raise CommandError(f"--config: cannot read {path}: {error}") from None
+        if not isinstance(from_file, dict):
+            raise CommandError(f"--config: {path} must hold a JSON object of settings")
+        unknown = sorted(set(from_file) - set(SETTINGS))
+        if unknown:
+            raise CommandError(f"--config: unknown settings {unknown} in {path}; valid ones are {SETTINGS}")
+        given = {**from_file, **given}
+    model = given.get("model", COMMON_DEFAULTS["model"])
+    if model not in MODEL_CHOICES:
+        raise CommandError(f"model must be one of {list(MODEL_CHOICES)}, got {model!r}")
+    for key in given:
+        if key in MODEL_ONLY and model not in MODEL_ONLY[key]:
+            raise CommandError(f"--{key.replace('_', '-')} applies to {' and '.join(MODEL_ONLY[key])} only, not to {model}")
+    config = {**COMMON_DEFAULTS, **MODEL_DEFAULTS[model], **given}
+    if config.get("normalization") == "none":
+        config["normalization"] = None
+    if config["seed"] is None:
+        config["seed"] = int(np.random.SeedSequence().entropy % (2**31))
+    for key in ("epochs", "batch_size", "num_train_samples"):
+        if not isinstance(config[key], int) or config[key] < 1:
+            raise CommandError(f"{key} must be a positive integer, got {config[key]!r}")
+    return config
+
+
+def build_model(config: dict[str, Any]):
+    """The classifier the config describes (its weights drawn from NumPy's global generator)."""
+    dtype = np.dtype(config["dtype"])
+    common = {"num_classes": 10, "weight_scale": config["weight_scale"], "reg": config["reg"], "dtype": dtype}
+    if config["model"] == "two-layer":
+        return TwoLayerNet(input_dim=3 * 32 * 32, hidden_dim=config["hidden_dim"], **common)
+    if config["model"] == "fc":
+        return FullyConnectedNet(
+            config["hidden_dims"], input_dim=3 * 32 * 32, dropout_keep_ratio=config["dropout_keep"],
+            normalization=config["normalization"], **common,
+        )  # fmt: skip
+    return ThreeLayerConvNet(
+        input_dim=(3, 32, 32), num_filters=config["num_filters"], filter_size=config["filter_size"],
+        hidden_dim=config["hidden_dim"], **common,
+    )  # fmt: skip
+
+
+def load_data(config: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any], np.ndarray]:
+    """Load the data the config asks for; return it mean-subtracted, a description, and the mean image.
+
+    Without ``data``/``sample`` settings the full data set is used when it can be found or
+    downloaded, else the embedded sample (the description says why).
+    """
+    dtype = np.dtype(config["dtype"])
+    split = {key: config[key] for key in ("num_training", "num_validation", "num_test") if config[key] is not None}
+    info: dict[str, Any] = {}
+    if not config["sample"]:
+        try:
+            location = data_utils.find_cifar10(config["data"], download=config["download"])
+        except data_utils.CIFAR10UnavailableError as error:
+            if config["data"] is not None:
+                raise CommandError(str(error)) from None
+            info["fallback_reason"] = str(error)
+        else:
+            data = data_utils.get_CIFAR10_data(data_dir=location, subtract_mean=False, dtype=dtype, **split)
+            info.update(source="cifar10", location=str(location))
+    if "source" not in info:
+        data = data_utils.get_embedded_data(subtract_mean=False, dtype=dtype, **split)
+        info["source"] = "sample"
+    info.update({key: int(len(data[f"y_{part}"])) for key, part in
+                 (("num_training", "train"), ("num_validation", "val"), ("num_test", "test"))})  # fmt: skip
+    mean_image = data["X_train"].mean(axis=0)
+    for part in ("X_train", "X_val", "X_test"):
+        data[part] -= mean_image
+    return data, info, mean_image
+
+
+def describe_data(info: dict[str, Any]) -> str:
+    sizes = f"{info['num_training']:,} train / {info['num_validation']:,} val / {info['num_test']:,} test images"
+    if info["source"] == "cifar10":
+        return f"Data: full CIFAR-10 from {info['location']} ({sizes})"
+    text = f"Data: the embedded CIFAR-10 sample ({sizes})"
+    if "fallback_reason" in info:
+        text += " because the full data set is not available:\n  " + info["fallback_reason"]
+    return text
+
+
+class RunWriter:
+    """Solver callback: after every epoch, rewrite the metrics files and prune old checkpoints."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = run_dir
+
+    def on_epoch_end(self, solver) -> None:
+        write_metrics(self.run_dir, solver)
+        run_folder.prune_checkpoints(self.run_dir)
+
+
+def write_metrics(run_dir: Path, solver) -> None:
+    run_folder.write_csv(run_dir / "loss.csv", ["iteration", "loss"], enumerate(solver.loss_history, start=1))
+    run_folder.write_csv(
+        run_dir / "epochs.csv",
+        ["epoch", "train_acc", "val_acc"],
+        ((epoch, train, val) for epoch, (train, val) in enumerate(zip(solver.train_acc_history, solver.val_acc_history))),
+    )
+
+
+def _new_run_dir(options: dict[str, Any], model: str) -> Path:
+    if options.get("run_dir"):
+        run_dir = Path(options["run_dir"])
+    else:
+        run_dir = Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{model}"
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise CommandError(f"--run-dir: {run_dir} already holds files; use --resume {run_dir} to continue it, or another folder")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+def _resumed_config(run_dir: Path, options: dict[str, Any]) -> dict[str, Any]:
+    ignored = sorted(key for key in options if key in SETTINGS or key in ("config", "run_dir"))
+    if ignored:
+        raise CommandError(f"--resume continues a run with its recorded settings; drop {['--' + k.replace('_', '-') for k in ignored]}")
+    path = run_dir / "config.json"
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise CommandError(f"--resume: {run_dir} is not a run folder ({path}: {error})") from None
+    missing = sorted(set(SETTINGS) - set(config) - set(MODEL_ONLY) - {"weight_scale"})
+    if missing:
+        raise CommandError(f"--resume: {path} lacks settings {missing}")
+    # Reload exactly the data the run trained on.
+    recorded = config.get("data_info", {})
+    if recorded.get("source") == "cifar10":
+        config.update(data=recorded["location"], sample=False, download=False)
+    elif recorded.get("source") == "sample":
+        config["sample"] = True
+    return config
+
+
+def run(options: dict[str, Any]) -> int:
+    """Entry point of ``layerwise train`` (``options`` are the parsed arguments as a dict)."""
+    if options.get("resume"):
+        run_dir = Path(options["resume"])
+        config = _resumed_config(run_dir, {k: v for k, v in options.items() if k not in ("resume", "progress", "handler", "command")})
+    else:
+        config = resolve_config(options)
+        run_dir = _new_run_dir(options, config["model"])
+    out = sys.stdout
+
+    np.random.seed(config["seed"])
+    data, data_info, mean_image = load_data(config)
+    print(describe_data(data_info), file=out)
+    model = build_model(config)
+    config["data_info"] = data_info
+    run_folder.write_json(run_dir / "config.json", config)
+
+    progress = ProgressReporter(bar=None if options.get("progress", True) else False)
+    solver = Solver(
+        model, data,
+        update_rule=config["update_rule"], optim_config={"learning_rate": config["learning_rate"]},
+        lr_decay=config["lr_decay"], batch_size=config["batch_size"], num_epochs=config["epochs"],
+        num_train_samples=config["num_train_samples"], num_val_samples=config["num_val_samples"],
+        checkpoint_name=run_folder.checkpoint_stem(run_dir), verbose=False,
+        callbacks=[progress, RunWriter(run_dir)],
+    )  # fmt: skip
+    saved = run_folder.checkpoints(run_dir)
+    if options.get("resume") and saved:
+        epoch, path = saved[-1]
+        solver.load_checkpoint(path)
+        print(f"Resuming {run_dir} after epoch {epoch} (iteration {solver.iteration})", file=out)
+    print(f"Training {type(model).__name__} ({config['model']}) for {config['epochs']} epochs; run folder {run_dir}", file=out)
+
+    started = time.perf_counter()
+    try:
+        with _sigterm_as_interrupt():
+            solver.train()
+    except KeyboardInterrupt:
+        saved = run_folder.checkpoints(run_dir)
+        where = f"the last checkpoint is after epoch {saved[-1][0]}" if saved else "no checkpoint was written yet"
+        print(f"\nInterrupted; {where}. Continue with: layerwise train --resume {run_dir}", file=sys.stderr)
+        return 130
+    elapsed = time.perf_counter() - started
+
+    write_metrics(run_dir, solver)
+    meta = {"data_info": data_info, "class_names": data_utils.CLASS_NAMES, "best_val_acc": solver.best_val_acc, "epochs": solver.epoch}
+    save_model(run_dir / "model", model, meta, {"mean_image": mean_image})
+    plotted = plots.plot_curves(run_dir, solver.loss_history, solver.train_acc_history, solver.val_acc_history)
+    if isinstance(model, ThreeLayerConvNet):
+        plots.save_filter_grid(run_dir / "filters.png", model.params["W1"])
+    test = evaluate_and_report(model, data["X_test"], data["y_test"], run_dir, out)
+    run_folder.write_json(
+        run_dir / "metrics.json",
+        {**test, "best_val_acc": solver.best_val_acc, "train_seconds": round(elapsed, 2), "epochs": solver.epoch},
+    )
+    print(f"Best validation accuracy {solver.best_val_acc:.4f}; trained in {format_duration(elapsed)}", file=out)
+    if not plotted:
+        print("Curves and the confusion matrix were not plotted: matplotlib is not installed (pip install 'layerwise[plot]').", file=out)
+    print(f"Run folder: {run_dir}  (evaluate again with: layerwise evaluate {run_dir})", file=out)
+    return 0
+
+
+class _sigterm_as_interrupt:
+    """Turn SIGTERM into KeyboardInterrupt for the duration, so a kill ends like Ctrl-C."""
+
+    def __enter__(self):
+        def handler(signum, frame):
+            raise KeyboardInterrupt
+
+        try:
+            self.previous = signal.signal(signal.SIGTERM, handler)
+        except ValueError:  # not the main thread: leave signals alone
+            self.previous = None
+        return self
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGTERM, self.previous)
+        return False

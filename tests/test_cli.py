@@ -1,0 +1,187 @@
+"""The command line, end to end on the embedded sample with a few iterations."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from layerwise.cli import main
+from layerwise.cli import train as train_command
+from layerwise.model_io import load_model
+
+SMALL = ["--sample", "--num-training", "200", "--num-validation", "50", "--num-test", "100", "--no-progress"]
+
+
+@pytest.fixture(autouse=True)
+def no_full_data(monkeypatch, tmp_path):
+    """Tests never see a real CIFAR-10 and never download it."""
+    monkeypatch.delenv("LAYERWISE_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
+def _train(run_dir, *extra):
+    return main(["train", *SMALL, "--run-dir", str(run_dir), "--seed", "0", *extra])
+
+
+def test_train_writes_a_complete_run_folder(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert _train(run, "--model", "fc", "--hidden-dims", "32,16", "--epochs", "2", "--batch-size", "50") == 0
+    out = capsys.readouterr().out
+    assert "Data: the embedded CIFAR-10 sample (200 train / 50 val / 100 test images)" in out
+    for name in ("config.json", "loss.csv", "epochs.csv", "metrics.json", "model.json", "model.npz",
+                 "confusion.csv", "loss.png", "accuracy.png", "confusion.png"):
+        assert (run / name).is_file() and (run / name).stat().st_size > 0, name
+    for name in ("loss.png", "accuracy.png", "confusion.png"):
+        assert (run / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (run / "loss.csv").read_text().splitlines()[0] == "iteration,loss"
+    assert len((run / "loss.csv").read_text().splitlines()) == 1 + 2 * 4
+    assert len((run / "epochs.csv").read_text().splitlines()) == 1 + 3
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0
+    assert np.array(metrics["confusion"]).sum() == 100
+    config = json.loads((run / "config.json").read_text())
+    assert config["model"] == "fc" and config["hidden_dims"] == [32, 16] and config["seed"] == 0
+    model, meta, extras = load_model(run / "model")
+    assert model.hidden_dims == [32, 16] and extras["mean_image"].shape == (3, 32, 32)
+
+
+def test_conv_net_run_writes_the_filter_grid(tmp_path):
+    run = tmp_path / "conv"
+    assert _train(run, "--model", "three-layer-conv", "--num-filters", "4", "--filter-size", "3", "--hidden-dim", "10") == 0
+    header = (run / "filters.png").read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")
+    assert (width, height) == (4 * (2 * 3 + 1), 4 * (2 * 3 + 1))  # 2x2 grid of 3x3 filters, padding 1, x4
+
+
+def test_evaluate_reads_what_train_wrote(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert _train(run) == 0
+    accuracy = json.loads((run / "metrics.json").read_text())["test_accuracy"]
+    capsys.readouterr()
+    assert main(["evaluate", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert f"Test accuracy: {accuracy:.4f}" in out
+    assert "cat" in out and "truck" in out
+    assert main(["evaluate", str(run / "model.npz")]) == 0
+
+
+def test_resume_after_an_interruption_ends_where_an_uninterrupted_run_ends(tmp_path, monkeypatch, capsys):
+    settings = ["--epochs", "3", "--batch-size", "20", "--update-rule", "sgd_momentum"]
+    assert _train(tmp_path / "straight", *settings) == 0
+
+    original = train_command.RunWriter.on_epoch_end
+
+    def interrupt_after_epoch_1(self, solver):
+        original(self, solver)
+        if solver.epoch == 1:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_command.RunWriter, "on_epoch_end", interrupt_after_epoch_1)
+    assert _train(tmp_path / "resumed", *settings) == 130
+    assert not (tmp_path / "resumed" / "model.json").exists()
+    monkeypatch.setattr(train_command.RunWriter, "on_epoch_end", original)
+    capsys.readouterr()
+    assert main(["train", "--resume", str(tmp_path / "resumed"), "--no-progress"]) == 0
+    assert f"Resuming {tmp_path / 'resumed'} after epoch 1" in capsys.readouterr().out
+
+    straight, _, _ = load_model(tmp_path / "straight" / "model")
+    resumed, _, _ = load_model(tmp_path / "resumed" / "model")
+    for name, value in straight.params.items():
+        np.testing.assert_array_equal(resumed.params[name], value)
+    assert (tmp_path / "resumed" / "loss.csv").read_text() == (tmp_path / "straight" / "loss.csv").read_text()
+
+
+def test_ctrl_c_in_a_real_process_leaves_a_resumable_run(tmp_path):
+    run = tmp_path / "run"
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "PYTHONUNBUFFERED": "1"}
+    env.pop("LAYERWISE_DATA", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "layerwise", "train", "--sample", "--num-training", "1000", "--num-validation", "50",
+         "--batch-size", "10", "--epochs", "200", "--no-progress", "--seed", "1", "--run-dir", str(run)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    deadline = time.monotonic() + 60
+    while not (run / "checkpoints" / "checkpoint_epoch_1.json").exists() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert f"layerwise train --resume {run}" in stderr
+    kept = sorted(p.name for p in (run / "checkpoints").iterdir())
+    assert "checkpoint_epoch_1.json" in kept and len(kept) <= 4  # the newest two pairs
+
+
+def test_config_file_and_flags(tmp_path):
+    config = tmp_path / "settings.json"
+    config.write_text(json.dumps({"model": "fc", "hidden_dims": [8], "learning_rate": 0.01, "epochs": 1}))
+    run = tmp_path / "run"
+    assert _train(run, "--config", str(config), "--learning-rate", "0.002") == 0
+    recorded = json.loads((run / "config.json").read_text())
+    assert recorded["hidden_dims"] == [8] and recorded["learning_rate"] == 0.002 and recorded["epochs"] == 1
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--model", "two-layer", "--hidden-dims", "10,10"], "--hidden-dims applies to fc only, not to two-layer"),
+    (["--epochs", "0"], "epochs must be a positive integer, got 0"),
+])
+def test_bad_settings_exit_2_with_a_message(tmp_path, capsys, arguments, message):
+    assert _train(tmp_path / "run", *arguments) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_an_existing_run_folder_is_never_overwritten(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "precious.txt").write_text("keep me")
+    assert _train(run) == 2
+    assert "already holds files; use --resume" in capsys.readouterr().err
+    assert (run / "precious.txt").read_text() == "keep me"
+
+
+def test_unknown_config_key(tmp_path, capsys):
+    config = tmp_path / "settings.json"
+    config.write_text(json.dumps({"learningrate": 0.1}))
+    assert _train(tmp_path / "run", "--config", str(config)) == 2
+    assert "unknown settings ['learningrate']" in capsys.readouterr().err
+
+
+def test_without_data_or_download_the_sample_is_used_and_the_reason_given(tmp_path, capsys):
+    arguments = ["train", "--no-download", "--epochs", "1", "--num-training", "100", "--num-validation", "20",
+                 "--num-test", "50", "--no-progress", "--run-dir", str(tmp_path / "run")]
+    assert main(arguments) == 0
+    out = capsys.readouterr().out
+    assert "the embedded CIFAR-10 sample" in out and "because the full data set is not available" in out
+
+
+def test_an_explicit_data_path_that_is_wrong_is_an_error(tmp_path, capsys):
+    assert main(["train", "--data", str(tmp_path / "nothing"), "--run-dir", str(tmp_path / "run")]) == 2
+    assert "nothing" in capsys.readouterr().err
+
+
+def test_gradcheck_passes(capsys):
+    assert main(["gradcheck", "--only", "batchnorm"]) == 0
+    out = capsys.readouterr().out
+    assert "FAIL" not in out and "gradients within tolerance" in out
+    assert "FullyConnectedNet batchnorm" in out
+
+
+def test_demo_convolve_writes_a_png(tmp_path):
+    out = tmp_path / "convolve.png"
+    image = (np.arange(40 * 50 * 3) % 256).astype(np.uint8).reshape(40, 50, 3)
+    np.save(tmp_path / "image.npy", image)
+    assert main(["demo", "convolve", str(tmp_path / "image.npy"), "--out", str(out), "--size", "32"]) == 0
+    header = out.read_bytes()[:24]
+    assert int.from_bytes(header[16:20], "big") == 3 * 32 + 2 * 4  # original | grayscale | edges
+    assert main(["demo", "convolve", "--out", str(out)]) == 0  # the bundled images
+
+
+def test_python_dash_m_and_version():
+    result = subprocess.run([sys.executable, "-m", "layerwise", "--version"], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.startswith("layerwise ")

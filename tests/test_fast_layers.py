@@ -1,0 +1,353 @@
+"""The fast convolution and max-pool layers agree with the naive references, PyTorch and numeric
+gradients, on every geometry (strides, paddings, non-square and non-tiling shapes, overlapping
+pools), keep the input dtype and refuse bad input with the naive layers' messages."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import layerwise._layers.conv_fast as conv_fast_module
+from layerwise._layers.conv_naive import conv_backward_naive, conv_forward_naive
+from layerwise._layers.pool_naive import max_pool_backward_naive, max_pool_forward_naive
+from layerwise.fast_layers import (
+    conv_backward_fast,
+    conv_backward_strides,
+    conv_forward_fast,
+    conv_forward_strides,
+    max_pool_backward_fast,
+    max_pool_forward_fast,
+)
+
+HYPOTHESIS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def rel_error(a: np.ndarray, b: np.ndarray) -> float:
+    """cs231n's relative error: max |a - b| / max(1e-8, |a| + |b|)."""
+    return float(np.max(np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b))))
+
+
+def numeric_gradient(f, x: np.ndarray, df: np.ndarray, h: float = 1e-5) -> np.ndarray:
+    """Central-difference gradient of ``sum(f(x) * df)`` with respect to ``x`` (float64)."""
+    grad = np.zeros_like(x)
+    flat, gflat = x.reshape(-1), grad.reshape(-1)
+    for k in range(flat.size):
+        old = flat[k]
+        flat[k] = old + h
+        plus = np.sum(f(x) * df)
+        flat[k] = old - h
+        minus = np.sum(f(x) * df)
+        flat[k] = old
+        gflat[k] = (plus - minus) / (2 * h)
+    return grad
+
+
+@pytest.fixture(params=[1 << 22, 1], ids=["one-chunk", "chunk-per-image"])
+def chunking(request, monkeypatch):
+    """Run conv tests both with the default chunking and with one image per chunk."""
+    monkeypatch.setattr(conv_fast_module, "_CHUNK_BYTES", request.param)
+
+
+# --- the notebook's checks -------------------------------------------------------------------
+
+
+def test_notebook_conv_matches_naive(chunking):
+    rng = np.random.default_rng(231)
+    x = rng.standard_normal((100, 3, 31, 31))
+    w = rng.standard_normal((25, 3, 3, 3))
+    b = rng.standard_normal(25)
+    param = {"stride": 2, "pad": 1}
+    out_naive, cache_naive = conv_forward_naive(x, w, b, param)
+    out_fast, cache_fast = conv_forward_fast(x, w, b, param)
+    dout = rng.standard_normal(out_naive.shape)
+    assert rel_error(out_naive, out_fast) < 1e-9
+    for naive, fast in zip(conv_backward_naive(dout, cache_naive), conv_backward_fast(dout, cache_fast)):
+        assert rel_error(naive, fast) < 1e-9
+
+
+def test_notebook_pool_matches_naive_exactly():
+    rng = np.random.default_rng(231)
+    x = rng.standard_normal((100, 3, 32, 32))
+    param = {"pool_height": 2, "pool_width": 2, "stride": 2}
+    out_naive, cache_naive = max_pool_forward_naive(x, param)
+    out_fast, cache_fast = max_pool_forward_fast(x, param)
+    dout = rng.standard_normal(out_naive.shape)
+    assert rel_error(out_naive, out_fast) == 0
+    assert rel_error(max_pool_backward_naive(dout, cache_naive), max_pool_backward_fast(dout, cache_fast)) == 0
+
+
+def test_cs231n_aliases():
+    assert conv_forward_strides is conv_forward_fast
+    assert conv_backward_strides is conv_backward_fast
+
+
+# --- agreement with the naive layers on many shapes -----------------------------------------
+
+
+@st.composite
+def conv_cases(draw, exact: bool):
+    """(x shape, w shape, stride, pad) with the filter fitting the padded input."""
+    N, C, F = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    stride, pad = draw(st.integers(1, 3)), draw(st.integers(0, 3))
+    HH, WW = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    H = draw(st.integers(max(1, HH - 2 * pad), 9))
+    W = draw(st.integers(max(1, WW - 2 * pad), 9))
+    if exact:  # grow the input until the stride tiles it, as the naive layer requires
+        H += (-(H + 2 * pad - HH)) % stride
+        W += (-(W + 2 * pad - WW)) % stride
+    return (N, C, H, W), (F, C, HH, WW), stride, pad
+
+
+def _conv_pair(dtype, shapes, seed):
+    xs, ws, stride, pad = shapes
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(xs).astype(dtype)
+    w = rng.standard_normal(ws).astype(dtype)
+    b = rng.standard_normal(ws[0]).astype(dtype)
+    return x, w, b, {"stride": stride, "pad": pad}
+
+
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-10), (np.float32, None)])
+@HYPOTHESIS
+@given(shapes=conv_cases(exact=True), seed=st.integers(0, 2**16), chunk=st.sampled_from([1, 256, 1 << 22]))
+def test_conv_matches_naive(dtype, tol, shapes, seed, chunk, monkeypatch):
+    monkeypatch.setattr(conv_fast_module, "_CHUNK_BYTES", chunk)
+    x, w, b, param = _conv_pair(dtype, shapes, seed)
+    out_n, cache_n = conv_forward_naive(x, w, b, param)
+    out_f, cache_f = conv_forward_fast(x, w, b, param)
+    dout = np.random.default_rng(seed + 1).standard_normal(out_n.shape).astype(dtype)
+    # float32: errors grow with the length of each dot product, so scale eps by it.
+    K = w[0].size
+    for naive, fast in zip((out_n, *conv_backward_naive(dout, cache_n)), (out_f, *conv_backward_fast(dout, cache_f))):
+        assert fast.dtype == dtype and fast.shape == naive.shape
+        scale = 1 + np.max(np.abs(naive))
+        bound = tol if tol is not None else 50 * np.finfo(dtype).eps * (K + out_n[0, 0].size * out_n.shape[0])
+        assert np.max(np.abs(fast - naive)) <= bound * scale
+
+
+@st.composite
+def pool_cases(draw):
+    N, C = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    PH, PW, stride = draw(st.integers(1, 4)), draw(st.integers(1, 4)), draw(st.integers(1, 3))
+    H, W = draw(st.integers(PH, 10)), draw(st.integers(PW, 10))
+    ties = draw(st.booleans())
+    return (N, C, H, W), {"pool_height": PH, "pool_width": PW, "stride": stride}, ties
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@HYPOTHESIS
+@given(case=pool_cases(), seed=st.integers(0, 2**16))
+def test_pool_matches_naive(dtype, case, seed):
+    shape, param, ties = case
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape).astype(dtype)
+    if ties:  # ReLU outputs: many windows whose maximum appears several times
+        x = np.maximum(np.round(x), 0).astype(dtype)
+    out_n, cache_n = max_pool_forward_naive(x, param)
+    out_f, cache_f = max_pool_forward_fast(x, param)
+    assert out_f.dtype == dtype and np.array_equal(out_f, out_n)
+    dout = rng.standard_normal(out_n.shape).astype(dtype)
+    dx_n, dx_f = max_pool_backward_naive(dout, cache_n), max_pool_backward_fast(dout, cache_f)
+    assert dx_f.dtype == dtype
+    # Overlapping windows add several derivatives; summed in another precision for float32.
+    np.testing.assert_allclose(dx_f, dx_n, rtol=0, atol=8 * np.finfo(dtype).eps * (1 + np.abs(dout).sum()))
+
+
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-12), (np.float32, 1e-4)])
+@HYPOTHESIS
+@given(shapes=conv_cases(exact=False), seed=st.integers(0, 2**16))
+def test_conv_non_tiling_matches_brute_force(dtype, tol, shapes, seed):
+    """Geometries the naive layer refuses: compare with the definition, written out once more."""
+    x, w, b, param = _conv_pair(dtype, shapes, seed)
+    out, cache = conv_forward_fast(x, w, b, param)
+    s, p = param["stride"], param["pad"]
+    xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (p, p), (p, p)))
+    F, _, HH, WW = w.shape
+    expected = np.empty(out.shape)
+    for i in range(out.shape[2]):
+        for j in range(out.shape[3]):
+            patch = xp[:, :, i * s : i * s + HH, j * s : j * s + WW]
+            expected[:, :, i, j] = np.tensordot(patch, w.astype(np.float64), axes=([1, 2, 3], [1, 2, 3])) + b
+    assert out.dtype == dtype
+    assert np.max(np.abs(out - expected)) <= tol * (1 + np.max(np.abs(expected)))
+    # Backward on such geometries: numeric gradients and PyTorch, below.
+    dx, dw, db = conv_backward_fast(np.ones_like(out), cache)
+    assert (dx.shape, dw.shape, db.shape) == (x.shape, w.shape, b.shape)
+    assert dx.dtype == dw.dtype == db.dtype == dtype
+
+
+# --- numeric gradients -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "x_shape, w_shape, stride, pad",
+    [
+        ((2, 3, 5, 6), (3, 3, 3, 3), 1, 1),
+        ((2, 2, 8, 6), (3, 2, 3, 2), 2, 1),  # non-square filter, stride does not tile
+        ((1, 2, 7, 7), (2, 2, 4, 4), 3, 2),  # filter larger than stride, non-tiling
+        ((2, 1, 5, 5), (2, 1, 1, 1), 2, 0),
+    ],
+)
+def test_conv_backward_numeric(x_shape, w_shape, stride, pad, chunking):
+    rng = np.random.default_rng(0)
+    x, w, b = rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(w_shape[0])
+    param = {"stride": stride, "pad": pad}
+    out, cache = conv_forward_fast(x, w, b, param)
+    dout = rng.standard_normal(out.shape)
+    dx, dw, db = conv_backward_fast(dout, cache)
+    assert rel_error(dx, numeric_gradient(lambda a: conv_forward_fast(a, w, b, param)[0], x, dout)) < 1e-7
+    assert rel_error(dw, numeric_gradient(lambda a: conv_forward_fast(x, a, b, param)[0], w, dout)) < 1e-7
+    assert rel_error(db, numeric_gradient(lambda a: conv_forward_fast(x, w, a, param)[0], b, dout)) < 1e-7
+
+
+@pytest.mark.parametrize(
+    "x_shape, PH, PW, stride",
+    [((2, 3, 8, 8), 2, 2, 2), ((2, 2, 7, 9), 3, 2, 2), ((1, 2, 7, 7), 3, 3, 1), ((2, 1, 9, 6), 2, 3, 3)],
+)
+def test_pool_backward_numeric(x_shape, PH, PW, stride):
+    # Distinct values a few h apart: finite differences never cross a tie.
+    x = np.random.default_rng(1).permutation(np.prod(x_shape)).reshape(x_shape) * 0.01
+    param = {"pool_height": PH, "pool_width": PW, "stride": stride}
+    out, cache = max_pool_forward_fast(x, param)
+    dout = np.random.default_rng(2).standard_normal(out.shape)
+    numeric = numeric_gradient(lambda a: max_pool_forward_fast(a, param)[0], x, dout)
+    assert rel_error(max_pool_backward_fast(dout, cache), numeric) < 1e-7
+
+
+# --- dtype and purity ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dtype_kept_and_inputs_untouched(dtype):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 3, 9, 8)).astype(dtype)
+    w = rng.standard_normal((4, 3, 3, 3))  # float64 weights must not upcast float32 activations
+    b = rng.standard_normal(4)
+    originals = [a.copy() for a in (x, w, b)]
+    out, cache = conv_forward_fast(x, w, b, {"stride": 2, "pad": 1})
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    dout_copy = dout.copy()
+    grads = conv_backward_fast(dout, cache)
+    assert out.dtype == dtype and all(g.dtype == dtype for g in grads)
+    pooled, pcache = max_pool_forward_fast(x, {"pool_height": 3, "pool_width": 2, "stride": 2})
+    pdout = rng.standard_normal(pooled.shape).astype(dtype)
+    assert pooled.dtype == dtype and max_pool_backward_fast(pdout, pcache).dtype == dtype
+    for before, after in zip(originals, (x, w, b)):
+        np.testing.assert_array_equal(before, after)
+    np.testing.assert_array_equal(dout, dout_copy)
+
+
+def test_caches_are_named_tuples():
+    x = np.zeros((1, 1, 4, 4))
+    _, cache = conv_forward_fast(x, np.zeros((1, 1, 3, 3)), np.zeros(1), {"stride": 1, "pad": 1})
+    assert cache.x is x and cache.conv_param == {"stride": 1, "pad": 1}
+    _, pcache = max_pool_forward_fast(x, {"pool_height": 2, "pool_width": 2, "stride": 2})
+    assert pcache.x is x and pcache.argmax.shape == (1, 1, 2, 2)
+
+
+# --- bad input: the naive layers' messages ---------------------------------------------------
+
+BAD_CONV = [
+    (np.zeros((2, 4, 8, 8)), np.zeros((5, 3, 3, 3)), np.zeros(5), {"stride": 1, "pad": 1},
+     ValueError, "x has 4 channels but w expects 3"),
+    (np.zeros((2, 3, 4, 4)), np.zeros((5, 3, 7, 7)), np.zeros(5), {"stride": 1, "pad": 0},
+     ValueError, "filter of size 7x7 does not fit the padded input of size 4x4"),
+    (np.zeros((2, 3, 8, 8)), np.zeros((5, 3, 3, 3)), np.zeros(5), {"stride": 0, "pad": 1},
+     ValueError, "conv_param['stride'] must be >= 1, got 0"),
+    (np.zeros((2, 3, 8, 8)), np.zeros((5, 3, 3, 3)), np.zeros(5), {"stride": 1.5, "pad": 1},
+     TypeError, "conv_param['stride'] must be an int"),
+    (np.zeros((2, 3, 8, 8), dtype=int), np.zeros((5, 3, 3, 3)), np.zeros(5), {"stride": 1, "pad": 1},
+     TypeError, "x must have a floating dtype"),
+    (np.zeros((2, 3, 8, 8)), np.zeros((5, 3, 3, 3)), np.zeros(4), {"stride": 1, "pad": 1},
+     ValueError, "b must have shape (5,)"),
+]
+
+
+@pytest.mark.parametrize("x, w, b, param, error, message", BAD_CONV)
+def test_conv_bad_input(x, w, b, param, error, message):
+    with pytest.raises(error) as fast:
+        conv_forward_fast(x, w, b, param)
+    with pytest.raises(error) as naive:
+        conv_forward_naive(x, w, b, param)
+    assert message in str(fast.value)
+    assert str(fast.value).replace("conv_forward_fast", "conv_forward_naive") == str(naive.value)
+
+
+BAD_POOL = [
+    (np.zeros((2, 3, 4, 4)), {"pool_height": 5, "pool_width": 2, "stride": 2}, ValueError,
+     "pool window 5x2 must fit the input of size 4x4"),
+    (np.zeros((2, 3, 4, 4)), {"pool_height": 2, "pool_width": 2, "stride": -1}, ValueError,
+     "pool_param['stride'] must be >= 1, got -1"),
+    (np.zeros((2, 3, 4, 4)), {"pool_height": 2, "stride": 2}, ValueError, "must contain 'pool_width'"),
+    (np.zeros((3, 4, 4)), {"pool_height": 2, "pool_width": 2, "stride": 2}, ValueError, "x must be a 4-d array"),
+]
+
+
+@pytest.mark.parametrize("x, param, error, message", BAD_POOL)
+def test_pool_bad_input(x, param, error, message):
+    with pytest.raises(error) as fast:
+        max_pool_forward_fast(x, param)
+    with pytest.raises(error) as naive:
+        max_pool_forward_naive(x, param)
+    assert message in str(fast.value)
+    assert str(fast.value).replace("max_pool_forward_fast", "max_pool_forward_naive") == str(naive.value)
+
+
+def test_backward_checks_dout_shape():
+    x = np.zeros((2, 3, 8, 8))
+    _, cache = conv_forward_fast(x, np.zeros((4, 3, 3, 3)), np.zeros(4), {"stride": 1, "pad": 1})
+    with pytest.raises(ValueError, match="dout must have the shape of the forward output"):
+        conv_backward_fast(np.zeros((2, 4, 7, 7)), cache)
+    _, pcache = max_pool_forward_fast(x, {"pool_height": 2, "pool_width": 2, "stride": 2})
+    with pytest.raises(ValueError, match="dout must have the shape of the forward output"):
+        max_pool_backward_fast(np.zeros((2, 3, 3, 4)), pcache)
+    with pytest.raises(TypeError, match="cache must be the 3-tuple"):
+        max_pool_backward_fast(np.zeros((2, 3, 4, 4)), cache)
+
+
+# --- PyTorch, where installed ------------------------------------------------------------------
+
+TORCH_CONV = [
+    ((4, 3, 31, 31), (25, 3, 3, 3), 2, 1),
+    ((3, 3, 32, 32), (8, 3, 7, 7), 1, 3),
+    ((2, 4, 10, 13), (5, 4, 4, 3), 3, 2),  # non-tiling, non-square
+    ((2, 8, 4, 4), (6, 8, 3, 3), 1, 1),
+    ((2, 3, 9, 9), (4, 3, 2, 2), 2, 0),  # drops the last row and column
+]
+
+
+@pytest.mark.parametrize("x_shape, w_shape, stride, pad", TORCH_CONV)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_conv_matches_torch(x_shape, w_shape, stride, pad, dtype):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(4)
+    x, w, b = (rng.standard_normal(s).astype(dtype) for s in (x_shape, w_shape, w_shape[:1]))
+    out, cache = conv_forward_fast(x, w, b, {"stride": stride, "pad": pad})
+    xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    yt = torch.nn.functional.conv2d(xt, wt, bt, stride=stride, padding=pad)
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    yt.backward(torch.tensor(dout))
+    tol = 1e-10 if dtype == np.float64 else 1e-4
+    for mine, theirs in zip((out, *conv_backward_fast(dout, cache)), (yt, xt.grad, wt.grad, bt.grad)):
+        theirs = theirs.detach().numpy()
+        assert mine.shape == theirs.shape
+        assert np.max(np.abs(mine - theirs)) <= tol * (1 + np.max(np.abs(theirs)))
+
+
+@pytest.mark.parametrize(
+    "x_shape, PH, PW, stride",
+    [((4, 3, 32, 32), 2, 2, 2), ((2, 4, 15, 15), 3, 3, 2), ((2, 3, 9, 8), 2, 3, 1), ((2, 2, 11, 7), 3, 2, 3)],
+)
+def test_pool_matches_torch(x_shape, PH, PW, stride):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(5)
+    x = np.maximum(rng.standard_normal(x_shape), 0)  # ties at zero: torch also takes the first max
+    out, cache = max_pool_forward_fast(x, {"pool_height": PH, "pool_width": PW, "stride": stride})
+    xt = torch.tensor(x, requires_grad=True)
+    yt = torch.nn.functional.max_pool2d(xt, (PH, PW), stride)
+    dout = rng.standard_normal(out.shape)
+    yt.backward(torch.tensor(dout))
+    np.testing.assert_array_equal(out, yt.detach().numpy())
+    np.testing.assert_allclose(max_pool_backward_fast(dout, cache), xt.grad.numpy(), rtol=0, atol=1e-12)
