@@ -13,6 +13,7 @@ Three parts:
 from __future__ import annotations
 
 import copy
+from typing import Callable, NamedTuple
 
 import numpy as np
 import pytest
@@ -270,19 +271,23 @@ def test_max_pool_backward_naive_gives_ties_to_the_first_maximum():
 # --------------------------------------------------------------------------------------------
 
 
-class Case:
+class Case(NamedTuple):
     """One forward/backward pair: ``setup(rng, dtype)`` gives the forward's arguments.
 
     ``wrt`` are the argument positions the backward returns gradients for, in order; ``tol`` the
     largest relative error accepted against the numeric gradient, per returned gradient.
     """
 
-    def __init__(self, forward, backward, setup, wrt, tol):
-        self.forward, self.backward, self.setup, self.wrt, self.tol = forward, backward, setup, wrt, tol
+    forward: Callable
+    backward: Callable
+    setup: Callable
+    wrt: tuple
+    tol: tuple
 
 
 def _affine(rng, dtype):
-    return [rng.standard_normal((4, 2, 3)).astype(dtype), rng.standard_normal((6, 5)).astype(dtype), rng.standard_normal(5).astype(dtype)]
+    x, w, b = rng.standard_normal((4, 2, 3)), rng.standard_normal((6, 5)), rng.standard_normal(5)
+    return [x.astype(dtype), w.astype(dtype), b.astype(dtype)]
 
 
 def _relu(rng, dtype):
@@ -494,6 +499,18 @@ def test_batchnorm_writes_running_stats_with_default_momentum_09(dtype):
     batchnorm_forward(x2, np.ones(4), np.zeros(4), bn_param)
     np.testing.assert_allclose(bn_param["running_mean"], 0.9 * previous["running_mean"] + 0.1 * x2.mean(axis=0), rtol=1e-5)
     np.testing.assert_allclose(bn_param["running_var"], 0.9 * previous["running_var"] + 0.1 * x2.var(axis=0), rtol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_spatial_batchnorm_writes_per_channel_running_stats(dtype):
+    rng = np.random.default_rng(2)
+    x = (rng.standard_normal((3, 4, 2, 5)) * 2 + 5).astype(dtype)
+    bn_param = {"mode": "train"}
+    spatial_batchnorm_forward(x, np.ones(4), np.zeros(4), bn_param)
+    assert bn_param["running_mean"].shape == bn_param["running_var"].shape == (4,)
+    assert bn_param["running_mean"].dtype == bn_param["running_var"].dtype == dtype
+    np.testing.assert_allclose(bn_param["running_mean"], 0.1 * x.mean(axis=(0, 2, 3)), rtol=1e-5)
+    np.testing.assert_allclose(bn_param["running_var"], 0.1 * x.var(axis=(0, 2, 3)), rtol=1e-5)
 
 
 def test_batchnorm_respects_a_given_momentum():
@@ -813,6 +830,31 @@ def test_outputs_and_gradients_keep_the_input_dtype(name, dtype):
         assert grad.dtype == dtype, f"gradient of argument {i} is {grad.dtype}"
 
 
+def _to_float32(arg):
+    if isinstance(arg, np.ndarray):
+        return arg.astype(np.float32)
+    if isinstance(arg, dict):
+        return {k: _to_float32(v) for k, v in arg.items()}
+    return arg
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_float32_results_agree_with_float64(name):
+    """float32 is computed in float32, not just cast at the end: it agrees with float64 to ~1e-7."""
+    case = CASES[name]
+    args64 = case.setup(np.random.default_rng(17), np.float64)
+    args32 = [_to_float32(a) for a in args64]
+    out64, cache64 = case.forward(*args64)
+    out32, cache32 = case.forward(*args32)
+    dout = np.random.default_rng(18).standard_normal(out64.shape)
+    pairs = [(out32, out64)] + list(
+        zip(as_tuple(case.backward(dout.astype(np.float32), cache32)), as_tuple(case.backward(dout, cache64)))
+    )
+    for low, high in pairs:
+        assert low.dtype == np.float32
+        assert np.max(np.abs(low - high)) <= 1e-5 * np.max(np.abs(high)) + 1e-7
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("loss_fn", [softmax_loss, svm_loss])
 def test_losses_keep_the_score_dtype(loss_fn, dtype):
@@ -825,7 +867,10 @@ def test_losses_keep_the_score_dtype(loss_fn, dtype):
 @pytest.mark.parametrize(
     "forward, args",
     [
-        (affine_forward, lambda rng: (rng.standard_normal((2, 3)).astype(np.float32), rng.standard_normal((3, 4)), rng.standard_normal(4))),
+        (
+            affine_forward,
+            lambda rng: (rng.standard_normal((2, 3)).astype(np.float32), rng.standard_normal((3, 4)), rng.standard_normal(4)),
+        ),
         (
             conv_forward_naive,
             lambda rng: (

@@ -9,11 +9,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
-from layerwise.fast_layers import conv_backward_fast, conv_forward_fast, max_pool_backward_fast, max_pool_forward_fast  # noqa: E402
+from layerwise.fast_layers import (  # noqa: E402
+    conv_backward_fast,
+    conv_forward_fast,
+    max_pool_backward_fast,
+    max_pool_forward_fast,
+)
 from layerwise.layers import (  # noqa: E402
     batchnorm_backward,
     batchnorm_backward_alt,
@@ -99,6 +106,45 @@ def test_fast_conv_matches_torch_when_the_stride_does_not_tile(x_shape, w_shape,
         close(mine, ref, what=name)
 
 
+def test_fast_conv_matches_torch_across_chunks():
+    """Big enough images that conv_fast works through the batch a few images at a time
+    (here one per chunk, with a reused padding buffer)."""
+    rng = np.random.default_rng(10)
+    x, w, b = rng.standard_normal((5, 4, 32, 32)), rng.standard_normal((5, 4, 5, 5)), rng.standard_normal(5)
+    out, cache = conv_forward_fast(x, w, b, {"stride": 1, "pad": 2})
+    tx, tw, tb = leaf(x), leaf(w), leaf(b)
+    tout = F.conv2d(tx, tw, tb, padding=2)
+    close(out, tout.detach().numpy(), what="out")
+    dout = rng.standard_normal(out.shape)
+    for name, mine, ref in zip(("dx", "dw", "db"), conv_backward_fast(dout, cache), torch_vjp(tout, (tx, tw, tb), dout)):
+        close(mine, ref, rtol=1e-9, atol=1e-10, what=name)  # sums over up to 5 * 32 * 32 terms
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    N=st.integers(1, 3),
+    C=st.integers(1, 3),
+    Fn=st.integers(1, 3),
+    HH=st.integers(1, 4),
+    WW=st.integers(1, 4),
+    H=st.integers(1, 9),
+    W=st.integers(1, 9),
+    stride=st.integers(1, 3),
+    pad=st.integers(0, 2),
+)
+def test_fast_conv_matches_torch_on_any_geometry(N, C, Fn, HH, WW, H, W, stride, pad):
+    assume(HH <= H + 2 * pad and WW <= W + 2 * pad)
+    rng = np.random.default_rng(N * 7 + H * 3 + W)
+    x, w, b = rng.standard_normal((N, C, H, W)), rng.standard_normal((Fn, C, HH, WW)), rng.standard_normal(Fn)
+    out, cache = conv_forward_fast(x, w, b, {"stride": stride, "pad": pad})
+    tx, tw, tb = leaf(x), leaf(w), leaf(b)
+    tout = F.conv2d(tx, tw, tb, stride=stride, padding=pad)
+    close(out, tout.detach().numpy(), what="out")
+    dout = rng.standard_normal(out.shape)
+    for name, mine, ref in zip(("dx", "dw", "db"), conv_backward_fast(dout, cache), torch_vjp(tout, (tx, tw, tb), dout)):
+        close(mine, ref, what=name)
+
+
 # --- max pooling -----------------------------------------------------------------------------------
 
 POOL_CASES = [
@@ -127,6 +173,43 @@ def test_max_pool_matches_torch(impl, x_shape, ph, pw, stride):
     close(out, tout.detach().numpy(), rtol=0, atol=0, what="out")  # a max is exact
     dout = rng.standard_normal(out.shape)
     close(backward(dout, cache), torch_vjp(tout, (tx,), dout)[0], what="dx")
+
+
+@pytest.mark.parametrize("impl", sorted(POOL_IMPLS))
+@pytest.mark.parametrize("x_shape, ph, pw, stride", POOL_CASES[:3])
+def test_max_pool_gives_ties_to_the_first_maximum_like_torch(impl, x_shape, ph, pw, stride):
+    """Values in {0, 1, 2}: most windows hold several maxima; the derivative goes to the first
+    one in row-major order, as torch's CPU max_pool2d does."""
+    forward, backward = POOL_IMPLS[impl]
+    rng = np.random.default_rng(11)
+    x = rng.integers(0, 3, size=x_shape).astype(np.float64)
+    out, cache = forward(x, {"pool_height": ph, "pool_width": pw, "stride": stride})
+    tx = leaf(x)
+    tout = F.max_pool2d(tx, kernel_size=(ph, pw), stride=stride)
+    dout = rng.standard_normal(out.shape)
+    close(backward(dout, cache), torch_vjp(tout, (tx,), dout)[0], what="dx")
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    N=st.integers(1, 2),
+    C=st.integers(1, 3),
+    H=st.integers(1, 9),
+    W=st.integers(1, 9),
+    ph=st.integers(1, 4),
+    pw=st.integers(1, 4),
+    stride=st.integers(1, 3),
+)
+def test_fast_max_pool_matches_torch_on_any_geometry(N, C, H, W, ph, pw, stride):
+    assume(ph <= H and pw <= W)
+    rng = np.random.default_rng(H * 10 + W)
+    x = rng.standard_normal((N, C, H, W))
+    out, cache = max_pool_forward_fast(x, {"pool_height": ph, "pool_width": pw, "stride": stride})
+    tx = leaf(x)
+    tout = F.max_pool2d(tx, kernel_size=(ph, pw), stride=stride)
+    close(out, tout.detach().numpy(), rtol=0, atol=0, what="out")
+    dout = rng.standard_normal(out.shape)
+    close(max_pool_backward_fast(dout, cache), torch_vjp(tout, (tx,), dout)[0], what="dx")
 
 
 # --- normalization ---------------------------------------------------------------------------------
