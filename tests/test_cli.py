@@ -127,8 +127,17 @@ def test_config_file_and_flags(tmp_path):
     assert recorded["hidden_dims"] == [8] and recorded["learning_rate"] == 0.002 and recorded["epochs"] == 1
 
 
+def test_optim_config_reaches_the_update_rule(tmp_path):
+    run = tmp_path / "run"
+    assert _train(run, "--update-rule", "sgd_momentum", "--optim-config", '{"momentum": 0.5}') == 0
+    assert json.loads((run / "config.json").read_text())["optim_config"] == {"momentum": 0.5}
+    checkpoint = sorted((run / "checkpoints").glob("*.json"))[-1]
+    assert json.loads(checkpoint.read_text())["meta"]["optim_scalars"]["W1"]["momentum"] == 0.5
+
+
 @pytest.mark.parametrize("arguments, message", [
     (["--model", "two-layer", "--hidden-dims", "10,10"], "--hidden-dims applies to fc only, not to two-layer"),
+    (["--update-rule", "adam", "--optim-config", '{"beta1": 1.5}'], "adam: config['beta1'] must be a finite number in [0, 1), got 1.5"),
     (["--epochs", "0"], "epochs must be a positive integer, got 0"),
 ])
 def test_bad_settings_exit_2_with_a_message(tmp_path, capsys, arguments, message):

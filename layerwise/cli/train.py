@@ -42,6 +42,7 @@ COMMON_DEFAULTS: dict[str, Any] = {
     "sample": False,
     "download": True,
     "seed": None,
+    "optim_config": {},
 }
 MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
     "two-layer": {"hidden_dim": 100, "weight_scale": 1e-3},
@@ -92,6 +93,8 @@ def add_parser(subparsers) -> None:
     training.add_argument("--update-rule", choices=sorted(UPDATE_RULES), dest="update_rule", help="default adam")
     training.add_argument("--learning-rate", "--lr", type=float, dest="learning_rate", help="default 1e-3")
     training.add_argument("--lr-decay", type=float, dest="lr_decay", help="per-epoch factor (default 0.95)")
+    training.add_argument("--optim-config", type=_json_object, dest="optim_config",
+                          help="other update-rule settings as JSON, e.g. '{\"momentum\": 0.95}' or '{\"beta1\": 0.8}'")
     training.add_argument("--batch-size", type=int, dest="batch_size", help="default 100 (50 for three-layer-conv)")
     training.add_argument("--epochs", type=int, help="default 5 (1 for three-layer-conv)")
     training.add_argument("--num-train-samples", type=int, dest="num_train_samples", help="examples for the train accuracy (default 1000)")
@@ -120,6 +123,16 @@ def _int_list(text: str) -> list[int]:
     if not values:
         raise argparse.ArgumentTypeError(f"expected at least one size, got {text!r}")
     return values
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r} ({error})") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}")
+    return value
 
 
 def resolve_config(options: dict[str, Any]) -> dict[str, Any]:
@@ -283,7 +296,7 @@ def run(options: dict[str, Any]) -> int:
     progress = ProgressReporter(bar=None if options.get("progress", True) else False)
     solver = Solver(
         model, data,
-        update_rule=config["update_rule"], optim_config={"learning_rate": config["learning_rate"]},
+        update_rule=config["update_rule"], optim_config={**config["optim_config"], "learning_rate": config["learning_rate"]},
         lr_decay=config["lr_decay"], batch_size=config["batch_size"], num_epochs=config["epochs"],
         num_train_samples=config["num_train_samples"], num_val_samples=config["num_val_samples"],
         checkpoint_name=run_folder.checkpoint_stem(run_dir), verbose=False,
