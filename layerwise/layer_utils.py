@@ -3,10 +3,16 @@
 Each forward returns ``(out, cache)`` where cache is the tuple of its parts' caches; each backward
 returns the gradient of every input the forward took, in order. Convolutions and pools use the
 fast implementations.
+
+The models' first layer needs no gradient for its input (the data), so each backward that ends in
+an affine or convolution layer has a private twin, ``_<name>(dout, cache, input_grad)``, that
+returns ``None`` for ``dx`` when ``input_grad`` is False and skips computing it.
 """
 
 from __future__ import annotations
 
+from ._layers.affine import affine_backward_weights
+from ._layers.conv_fast import conv_backward_fast_weights
 from .fast_layers import conv_backward_fast, conv_forward_fast, max_pool_backward_fast, max_pool_forward_fast
 from .layers import (
     affine_backward,
@@ -46,8 +52,12 @@ def affine_relu_forward(x, w, b):
 
 def affine_relu_backward(dout, cache):
     """Backward of :func:`affine_relu_forward`; returns ``dx, dw, db``."""
+    return _affine_relu_backward(dout, cache, input_grad=True)
+
+
+def _affine_relu_backward(dout, cache, input_grad: bool):
     fc_cache, relu_cache = cache
-    return affine_backward(relu_backward(dout, relu_cache), fc_cache)
+    return _affine_grads(relu_backward(dout, relu_cache), fc_cache, input_grad)
 
 
 def affine_bn_relu_forward(x, w, b, gamma, beta, bn_param):
@@ -60,10 +70,13 @@ def affine_bn_relu_forward(x, w, b, gamma, beta, bn_param):
 
 def affine_bn_relu_backward(dout, cache):
     """Backward of :func:`affine_bn_relu_forward`; returns ``dx, dw, db, dgamma, dbeta``."""
+    return _affine_bn_relu_backward(dout, cache, input_grad=True)
+
+
+def _affine_bn_relu_backward(dout, cache, input_grad: bool):
     fc_cache, bn_cache, relu_cache = cache
     dnormed, dgamma, dbeta = batchnorm_backward_alt(relu_backward(dout, relu_cache), bn_cache)
-    dx, dw, db = affine_backward(dnormed, fc_cache)
-    return dx, dw, db, dgamma, dbeta
+    return (*_affine_grads(dnormed, fc_cache, input_grad), dgamma, dbeta)
 
 
 def affine_ln_relu_forward(x, w, b, gamma, beta, ln_param):
@@ -76,10 +89,20 @@ def affine_ln_relu_forward(x, w, b, gamma, beta, ln_param):
 
 def affine_ln_relu_backward(dout, cache):
     """Backward of :func:`affine_ln_relu_forward`; returns ``dx, dw, db, dgamma, dbeta``."""
+    return _affine_ln_relu_backward(dout, cache, input_grad=True)
+
+
+def _affine_ln_relu_backward(dout, cache, input_grad: bool):
     fc_cache, ln_cache, relu_cache = cache
     dnormed, dgamma, dbeta = layernorm_backward(relu_backward(dout, relu_cache), ln_cache)
-    dx, dw, db = affine_backward(dnormed, fc_cache)
-    return dx, dw, db, dgamma, dbeta
+    return (*_affine_grads(dnormed, fc_cache, input_grad), dgamma, dbeta)
+
+
+def _affine_grads(dout, fc_cache, input_grad: bool):
+    """``affine_backward``, or ``(None, dw, db)`` when the input needs no gradient."""
+    if input_grad:
+        return affine_backward(dout, fc_cache)
+    return (None, *affine_backward_weights(dout, fc_cache))
 
 
 def conv_relu_forward(x, w, b, conv_param):
@@ -96,18 +119,30 @@ def conv_relu_backward(dout, cache):
 
 
 def conv_relu_pool_forward(x, w, b, conv_param, pool_param):
-    """conv -> ReLU -> max pool."""
+    """conv -> ReLU -> max pool.
+
+    Computed as conv -> max pool -> ReLU: a window's maximum commutes with the (monotone) ReLU,
+    and the gradients are the same too (where the window's maximum is not positive, both orders
+    pass no gradient), so the ReLU runs on the pooled, smaller array. The cache is
+    ``(conv_cache, relu_cache, pool_cache)``; ``relu_cache`` holds the pooled values.
+    """
     a, conv_cache = conv_forward_fast(x, w, b, conv_param)
-    s, relu_cache = relu_forward(a)
-    out, pool_cache = max_pool_forward_fast(s, pool_param)
+    pooled, pool_cache = max_pool_forward_fast(a, pool_param)
+    out, relu_cache = relu_forward(pooled)
     return out, (conv_cache, relu_cache, pool_cache)
 
 
 def conv_relu_pool_backward(dout, cache):
     """Backward of :func:`conv_relu_pool_forward`; returns ``dx, dw, db``."""
+    return _conv_relu_pool_backward(dout, cache, input_grad=True)
+
+
+def _conv_relu_pool_backward(dout, cache, input_grad: bool):
     conv_cache, relu_cache, pool_cache = cache
-    ds = max_pool_backward_fast(dout, pool_cache)
-    return conv_backward_fast(relu_backward(ds, relu_cache), conv_cache)
+    da = max_pool_backward_fast(relu_backward(dout, relu_cache), pool_cache)
+    if input_grad:
+        return conv_backward_fast(da, conv_cache)
+    return (None, *conv_backward_fast_weights(da, conv_cache))
 
 
 def conv_bn_relu_forward(x, w, b, gamma, beta, conv_param, bn_param):

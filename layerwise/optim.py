@@ -29,7 +29,10 @@ def sgd(w, dw, config=None):
     config: ``learning_rate`` (default 1e-2).
     """
     w, dw, config = _start("sgd", w, dw, config, {"learning_rate": 1e-2})
-    return _cast(w - config["learning_rate"] * dw, w), config
+    # w - lr * dw, rounded the same way, with one new array instead of two
+    next_w = np.multiply(dw, -config["learning_rate"], dtype=w.dtype)
+    next_w += w
+    return next_w, config
 
 
 def sgd_momentum(w, dw, config=None):

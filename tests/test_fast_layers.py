@@ -244,7 +244,7 @@ def test_caches_are_named_tuples():
     _, cache = conv_forward_fast(x, np.zeros((1, 1, 3, 3)), np.zeros(1), {"stride": 1, "pad": 1})
     assert cache.x is x and cache.conv_param == {"stride": 1, "pad": 1}
     _, pcache = max_pool_forward_fast(x, {"pool_height": 2, "pool_width": 2, "stride": 2})
-    assert pcache.x is x and pcache.argmax.shape == (1, 1, 2, 2)
+    assert pcache.x is x and pcache.out.shape == (1, 1, 2, 2)
 
 
 # --- bad input: the naive layers' messages ---------------------------------------------------
@@ -351,3 +351,95 @@ def test_pool_matches_torch(x_shape, PH, PW, stride):
     yt.backward(torch.tensor(dout))
     np.testing.assert_array_equal(out, yt.detach().numpy())
     np.testing.assert_allclose(max_pool_backward_fast(dout, cache), xt.grad.numpy(), rtol=0, atol=1e-12)
+
+
+# --- paths for a network's first layer and the fused sandwich ---------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_conv_backward_weights_matches_full_backward(dtype, chunking):
+    from layerwise._layers.conv_fast import conv_backward_fast_weights
+
+    x, w, b, param = _conv_pair(dtype, ((3, 2, 9, 8), (4, 2, 3, 3), 1, 1), seed=6)
+    out, cache = conv_forward_fast(x, w, b, param)
+    dout = np.random.default_rng(7).standard_normal(out.shape).astype(dtype)
+    _, dw, db = conv_backward_fast(dout, cache)
+    dw_only, db_only = conv_backward_fast_weights(dout, cache)
+    assert dw_only.dtype == db_only.dtype == dtype
+    np.testing.assert_array_equal(dw_only, dw)
+    np.testing.assert_array_equal(db_only, db)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_affine_backward_weights_matches_full_backward(dtype):
+    from layerwise._layers.affine import affine_backward_weights
+    from layerwise.layers import affine_backward, affine_forward
+
+    rng = np.random.default_rng(8)
+    x, w, b = (rng.standard_normal(s).astype(dtype) for s in ((4, 2, 3), (6, 5), (5,)))
+    out, cache = affine_forward(x, w, b)
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    _, dw, db = affine_backward(dout, cache)
+    for mine, full in zip(affine_backward_weights(dout, cache), (dw, db)):
+        assert mine.dtype == dtype
+        np.testing.assert_array_equal(mine, full)
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_conv_relu_pool_equals_the_layers_in_order(ties):
+    """The sandwich pools before its ReLU; outputs and gradients equal conv -> relu -> pool's."""
+    from layerwise.layer_utils import _conv_relu_pool_backward, conv_relu_pool_backward, conv_relu_pool_forward
+    from layerwise.layers import relu_backward, relu_forward
+
+    rng = np.random.default_rng(9)
+    x, w, b = rng.standard_normal((3, 2, 8, 8)), rng.standard_normal((4, 2, 3, 3)), rng.standard_normal(4)
+    if ties:  # integer values: many windows with a repeated or non-positive maximum
+        x, w, b = np.round(2 * x), np.round(w), np.round(b)
+    conv_param, pool_param = {"stride": 1, "pad": 1}, {"pool_height": 2, "pool_width": 2, "stride": 2}
+    a, conv_cache = conv_forward_fast(x, w, b, conv_param)
+    s, relu_cache = relu_forward(a)
+    expected, pool_cache = max_pool_forward_fast(s, pool_param)
+    out, cache = conv_relu_pool_forward(x, w, b, conv_param, pool_param)
+    np.testing.assert_array_equal(out, expected)
+    dout = rng.standard_normal(out.shape)
+    ds = max_pool_backward_fast(dout, pool_cache)
+    expected_grads = conv_backward_fast(relu_backward(ds, relu_cache), conv_cache)
+    for mine, theirs in zip(conv_relu_pool_backward(dout, cache), expected_grads):
+        np.testing.assert_array_equal(mine, theirs)
+    dx, dw, db = _conv_relu_pool_backward(dout, cache, input_grad=False)
+    assert dx is None
+    np.testing.assert_array_equal(dw, expected_grads[1])
+    np.testing.assert_array_equal(db, expected_grads[2])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("param", [
+    {"pool_height": 2, "pool_width": 2, "stride": 2},  # tiles
+    {"pool_height": 2, "pool_width": 2, "stride": 3},  # disjoint, leaves gaps
+    {"pool_height": 3, "pool_width": 3, "stride": 2},  # overlaps
+])
+def test_pool_backward_ignores_nonfinite_derivatives_of_other_windows(dtype, param):
+    """An inf/NaN upstream derivative reaches only its window's first maximum, as in the naive layer."""
+    x = np.zeros((1, 1, 7, 7), dtype=dtype)  # every window is one tie: its first element wins
+    out, cache = max_pool_forward_fast(x, param)
+    dout = np.full(out.shape, np.inf, dtype=dtype)
+    dout[0, 0, 0, 0] = np.nan
+    dx = max_pool_backward_fast(dout, cache)
+    _, naive_cache = max_pool_forward_naive(x, param)
+    np.testing.assert_array_equal(dx, max_pool_backward_naive(dout, naive_cache))
+
+
+def test_select_is_where_without_branches():
+    from layerwise._layers.masking import select
+
+    rng = np.random.default_rng(10)
+    for dtype in (np.float32, np.float64):
+        values = rng.standard_normal((5, 6)).astype(dtype)
+        values[0, :3] = [np.inf, -np.inf, np.nan]
+        mask = rng.random((5, 6)) < 0.5
+        mask[0, :3] = False
+        out = np.empty((5, 12), dtype=dtype)[:, ::2]  # a strided target
+        result = select(mask, values, out)
+        assert result is out
+        np.testing.assert_array_equal(out, np.where(mask, values, 0))
+        assert not np.signbit(out[~mask]).any()

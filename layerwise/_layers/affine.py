@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from .. import _validation as v
 from .geometry import upstream
+from .masking import select
 
 
 class AffineCache(NamedTuple):
@@ -40,7 +42,7 @@ def affine_forward(x: np.ndarray, w: Any, b: Any) -> tuple[np.ndarray, AffineCac
     b = v.param_array(func, "b", b, x.dtype)
     v.check_ndim(func, "w", w, 2, "(D, M)")
     N = x.shape[0]
-    D = int(np.prod(x.shape[1:], dtype=np.int64))
+    D = math.prod(x.shape[1:])
     if w.shape[0] != D:
         raise ValueError(
             f"{func}: x has {D} features per example but w expects {w.shape[0]} "
@@ -67,12 +69,21 @@ def affine_backward(dout: np.ndarray, cache: AffineCache) -> tuple[np.ndarray, n
     db : ndarray, shape (M,)
     """
     x, w, _ = v.cache_tuple("affine_backward", cache, 3)
-    N = x.shape[0]
-    dout = upstream("affine_backward", dout, (N, w.shape[1]), x.dtype)
+    dout = upstream("affine_backward", dout, (x.shape[0], w.shape[1]), x.dtype)
     dx = (dout @ w.T).reshape(x.shape)
-    dw = x.reshape(N, -1).T @ dout
-    db = dout.sum(axis=0)
-    return dx, dw, db
+    return (dx, *_weight_grads(dout, x))
+
+
+def affine_backward_weights(dout: np.ndarray, cache: AffineCache) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`affine_backward` without ``dx``, for a network's first layer, whose input needs no
+    gradient: ``dw`` (D, M) and ``db`` (M,)."""
+    x, w, _ = v.cache_tuple("affine_backward_weights", cache, 3)
+    dout = upstream("affine_backward_weights", dout, (x.shape[0], w.shape[1]), x.dtype)
+    return _weight_grads(dout, x)
+
+
+def _weight_grads(dout: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return x.reshape(x.shape[0], -1).T @ dout, dout.sum(axis=0)
 
 
 def relu_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -97,4 +108,4 @@ def relu_backward(dout: np.ndarray, cache: np.ndarray) -> np.ndarray:
     """
     x = v.float_array("relu_backward", "cache", cache)
     dout = upstream("relu_backward", dout, x.shape, x.dtype)
-    return np.where(x > 0, dout, np.zeros((), dtype=x.dtype))
+    return select(x > 0, dout, np.empty(x.shape, dtype=x.dtype))

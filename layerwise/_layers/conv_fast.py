@@ -105,28 +105,50 @@ def conv_backward_fast(dout: np.ndarray, cache: ConvFastCache) -> tuple[np.ndarr
     dw : ndarray, shape (F, C, HH, WW)
     db : ndarray, shape (F,)
     """
-    x, w, b, conv_param = v.cache_tuple("conv_backward_fast", cache, 4)
-    x, w, b, g = conv_inputs("conv_backward_fast", x, w, b, conv_param, exact=False)
-    dout = upstream("conv_backward_fast", dout, (g.N, g.F, g.H_out, g.W_out), x.dtype)
+    dx, dw, db = _backward("conv_backward_fast", dout, cache, input_grad=True)
+    return dx, dw, db
+
+
+def conv_backward_fast_weights(dout: np.ndarray, cache: ConvFastCache) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`conv_backward_fast` without ``dx``, for a network's first layer, whose input needs no
+    gradient (PyTorch likewise skips it for inputs that do not require grad): about half the work.
+
+    Returns
+    -------
+    dw : ndarray, shape (F, C, HH, WW)
+    db : ndarray, shape (F,)
+    """
+    _, dw, db = _backward("conv_backward_fast_weights", dout, cache, input_grad=False)
+    return dw, db
+
+
+def _backward(func: str, dout: np.ndarray, cache: ConvFastCache, *, input_grad: bool):
+    """``(dx or None, dw, db)`` for :func:`conv_backward_fast` and :func:`conv_backward_fast_weights`."""
+    x, w, b, conv_param = v.cache_tuple(func, cache, 4)
+    x, w, b, g = conv_inputs(func, x, w, b, conv_param, exact=False)
+    dout = upstream(func, dout, (g.N, g.F, g.H_out, g.W_out), x.dtype)
     plan = _Plan(g, x.dtype)
     K, Q = plan.K, plan.Q
-    w2t = w.reshape(g.F, K).T
     db = dout.reshape(g.N, g.F, -1).sum(axis=2).sum(axis=0)
     dw_t = np.zeros((K, g.F), dtype=x.dtype)  # dw transposed: cols @ dout.T is the faster GEMM
     dw_chunk = np.empty_like(dw_t)
     # Grid columns past W_out (wide layout) keep a zero gradient, so they add nothing below.
     dout_chunk = np.zeros((g.F, plan.nb, g.H_out, plan.Wg), dtype=x.dtype)
-    dcols = np.empty((K, plan.nb * Q), dtype=x.dtype)
-    dx = np.empty_like(x, order="C")
+    if input_grad:
+        w2t = w.reshape(g.F, K).T
+        dcols = np.empty((K, plan.nb * Q), dtype=x.dtype)
+        dx = np.empty_like(x, order="C")
     for n0, m, cols in plan.columns(x):
         np.copyto(dout_chunk[:, :m, :, : g.W_out], dout[n0 : n0 + m].transpose(1, 0, 2, 3))
         chunk_dout = dout_chunk[:, :m].reshape(g.F, m * Q)
         np.matmul(cols, chunk_dout.T, out=dw_chunk)
         dw_t += dw_chunk
-        chunk_dcols = dcols[:, : m * Q]
-        np.matmul(w2t, chunk_dout, out=chunk_dcols)
-        plan.col2im(chunk_dcols, dx[n0 : n0 + m])
-    return dx, np.ascontiguousarray(dw_t.T).reshape(w.shape), db
+        if input_grad:
+            chunk_dcols = dcols[:, : m * Q]
+            np.matmul(w2t, chunk_dout, out=chunk_dcols)
+            plan.col2im(chunk_dcols, dx[n0 : n0 + m])
+    dw = np.ascontiguousarray(dw_t.T).reshape(w.shape)
+    return (dx if input_grad else None), dw, db
 
 
 class _Plan:

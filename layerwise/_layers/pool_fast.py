@@ -1,14 +1,19 @@
-"""Max pooling in pure NumPy: a loop over the PH*PW window offsets, then one scatter back.
+"""Max pooling in pure NumPy, by whole-array operations over the few window offsets.
 
-Each window offset ``(i, j)`` selects one strided slice of the input holding that element of
-every window, ``x[:, :, i::stride, j::stride]`` cut to ``(H_out, W_out)``. The forward pass keeps
-a running maximum over the slices in row-major offset order and records, with a strict ``>``,
-which offset first reached it; from that it stores the flat index into ``x`` of every window's
-first maximum. The backward pass is then a single scatter of ``dout`` to those indices: a plain
-fancy assignment when windows are disjoint (``stride >= pool_height`` and ``>= pool_width``), and
-``np.bincount`` when they overlap, so that gradients of windows sharing a maximum add up. The
-Python loop has only PH*PW steps (4 for the usual 2x2 pool); every step is a whole-array
-operation, and the same code serves windows that tile, overlap or leave rows/columns uncovered.
+Forward: the maximum over a window is separable, so it is taken in two passes, first over the
+window's rows, then over its columns. The row pass takes the elementwise maximum of ``PH``
+strided row slices ``x[:, :, i::stride, :]``, each a run of whole contiguous rows; the column
+pass does the same with ``PW`` strided column slices of that smaller array. Nothing else is
+computed: the backward pass finds the maxima again.
+
+Backward: each upstream derivative goes to the first maximum of its window in row-major order.
+For each window offset ``(i, j)`` in that order, the strided slice ``x[:, :, i::stride, j::stride]``
+(cut to ``(H_out, W_out)``) holds that element of every window; where it equals the window's
+maximum (the cached output) and no earlier offset of the window did, the derivative is added to
+the same slice of ``dx``. Within one offset the slice never hits a pixel twice, so adding on a view
+is exact, and overlapping windows that share a maximum add their derivatives as they should. The
+Python loops have ``PH + PW`` and ``PH * PW`` steps (4 for the usual 2x2 pool) and the same code
+serves windows that tile, overlap or leave rows/columns uncovered.
 """
 
 from __future__ import annotations
@@ -19,14 +24,15 @@ import numpy as np
 
 from .. import _validation as v
 from .geometry import PoolGeometry, pool_inputs, upstream
+from .masking import select
 
 
 class PoolFastCache(NamedTuple):
-    """What :func:`max_pool_backward_fast` needs."""
+    """What :func:`max_pool_backward_fast` needs: the input, the parameters and the output."""
 
     x: np.ndarray
     pool_param: dict
-    argmax: np.ndarray  # (N, C, H_out, W_out) intp: flat index into x of each window's first max
+    out: np.ndarray  # (N, C, H_out, W_out): each window's maximum, found again in x by the backward
 
 
 def max_pool_forward_fast(x: np.ndarray, pool_param: dict) -> tuple[np.ndarray, PoolFastCache]:
@@ -42,29 +48,16 @@ def max_pool_forward_fast(x: np.ndarray, pool_param: dict) -> tuple[np.ndarray, 
 
     Returns
     -------
-    out : ndarray, shape (N, C, H_out, W_out)
+    out : ndarray, shape (N, C, H_out, W_out), C-contiguous
         ``H_out = 1 + (H - pool_height) // stride``, ``W_out = 1 + (W - pool_width) // stride``.
     cache : PoolFastCache
-        ``(x, pool_param, argmax)``.
+        ``(x, pool_param, out)``; the backward pass needs ``x`` and ``out`` unchanged.
     """
     x, g = pool_inputs("max_pool_forward_fast", x, pool_param)
-    slices = _slices(x, g)
-    out = np.array(next(slices), dtype=x.dtype, order="C")
-    offsets = g.PH * g.PW
-    winner = np.zeros(out.shape, dtype=np.uint8 if offsets <= 256 else np.intp)
-    better = np.empty(out.shape, dtype=bool)
-    for k, piece in enumerate(slices, start=1):
-        np.greater(piece, out, out=better)  # strict: ties keep the earlier offset
-        np.maximum(out, piece, out=out)
-        np.copyto(winner, k, where=better)
-    # Flat index into x: image/channel plane + window origin + offset within the window.
-    k = np.arange(offsets)
-    within = (k // g.PW) * g.W + k % g.PW
-    argmax = np.take(within, winner).reshape(g.N * g.C, g.H_out * g.W_out)
-    origins = (np.arange(g.H_out)[:, None] * (g.stride * g.W) + np.arange(g.W_out) * g.stride).ravel()
-    argmax += origins
-    argmax += (np.arange(g.N * g.C) * (g.H * g.W))[:, None]
-    return out, PoolFastCache(x, dict(pool_param), argmax.reshape(out.shape))
+    rows = _running_max([x[:, :, i : i + g.stride * (g.H_out - 1) + 1 : g.stride] for i in range(g.PH)])
+    span = g.stride * (g.W_out - 1) + 1
+    out = _running_max([rows[..., j : j + span : g.stride] for j in range(g.PW)])
+    return out, PoolFastCache(x, dict(pool_param), out)
 
 
 def max_pool_backward_fast(dout: np.ndarray, cache: PoolFastCache) -> np.ndarray:
@@ -84,28 +77,45 @@ def max_pool_backward_fast(dout: np.ndarray, cache: PoolFastCache) -> np.ndarray
     -------
     dx : ndarray, shape (N, C, H, W), the dtype of the forward input
     """
-    x, pool_param, argmax = v.cache_tuple("max_pool_backward_fast", cache, 3)
+    x, pool_param, out = v.cache_tuple("max_pool_backward_fast", cache, 3)
     x, g = pool_inputs("max_pool_backward_fast", x, pool_param)
     dout = upstream("max_pool_backward_fast", dout, (g.N, g.C, g.H_out, g.W_out), x.dtype)
-    if not isinstance(argmax, np.ndarray) or argmax.shape != dout.shape or argmax.dtype != np.intp:
+    if not isinstance(out, np.ndarray) or out.shape != dout.shape or out.dtype != x.dtype:
         raise TypeError(
-            "max_pool_backward_fast: cache.argmax must be the index array made by max_pool_forward_fast, "
-            f"got {v.describe(argmax)}"
+            "max_pool_backward_fast: cache.out must be the output made by max_pool_forward_fast, "
+            f"got {v.describe(out)}"
         )
-    if g.stride >= g.PH and g.stride >= g.PW:  # disjoint windows: every index appears once
-        dx = np.zeros(x.size, dtype=x.dtype)
-        dx[argmax.ravel()] = dout.ravel()
-    else:
-        # A pixel may be the maximum of several windows: bincount sums their derivatives (in
-        # float64, in window order, as the naive loop does; np.add.at would be far slower).
-        dx = np.bincount(argmax.ravel(), weights=dout.ravel(), minlength=x.size).astype(x.dtype, copy=False)
-    return dx.reshape(x.shape)
+    disjoint = g.stride >= g.PH and g.stride >= g.PW
+    tiles = disjoint and g.stride == g.PH == g.PW and g.H == g.H_out * g.PH and g.W == g.W_out * g.PW
+    dx = (np.empty if tiles else np.zeros)(x.shape, dtype=x.dtype)  # tiling windows write every pixel
+    found = np.zeros(out.shape, dtype=bool)  # windows whose first maximum has been seen
+    hit = np.empty(out.shape, dtype=bool)
+    share = None if disjoint else np.empty(out.shape, dtype=x.dtype)
+    for x_view, dx_view in zip(_offset_views(x, g), _offset_views(dx, g)):
+        np.equal(x_view, out, out=hit)
+        np.greater(hit, found, out=hit)  # a maximum, and the window's first
+        found |= hit
+        if disjoint:  # each pixel lies in one window at most
+            select(hit, dout, dx_view)
+        else:
+            dx_view += select(hit, dout, share)
+    return dx
 
 
-def _slices(x: np.ndarray, g: PoolGeometry):
-    """Yield, for each window offset (i, j) in row-major order, the (N, C, H_out, W_out) view of x."""
+def _running_max(views: list[np.ndarray]) -> np.ndarray:
+    """Elementwise maximum of same-shaped views, as a new C-contiguous array."""
+    if len(views) == 1:
+        return np.array(views[0], order="C")
+    result = np.maximum(views[0], views[1])
+    for view in views[2:]:
+        np.maximum(result, view, out=result)
+    return result
+
+
+def _offset_views(a: np.ndarray, g: PoolGeometry):
+    """Yield, for each window offset (i, j) in row-major order, the (N, C, H_out, W_out) view of a."""
     rows = g.stride * (g.H_out - 1) + 1
     cols = g.stride * (g.W_out - 1) + 1
     for i in range(g.PH):
         for j in range(g.PW):
-            yield x[:, :, i : i + rows : g.stride, j : j + cols : g.stride]
+            yield a[:, :, i : i + rows : g.stride, j : j + cols : g.stride]

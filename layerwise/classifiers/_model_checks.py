@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -29,7 +30,7 @@ def model_input(owner: str, X: Any, feature_shape: tuple[int, ...], dtype: np.dt
     if X.ndim < 1 or X.shape[0] < 1:
         raise ValueError(f"{owner}: X must hold at least one example, got shape {X.shape}")
     if len(feature_shape) == 1:
-        features = int(np.prod(X.shape[1:], dtype=np.int64))
+        features = math.prod(X.shape[1:])
         if features != feature_shape[0]:
             raise ValueError(
                 f"{owner}: X must have {feature_shape[0]} values per example (input_dim), "

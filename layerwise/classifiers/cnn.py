@@ -10,7 +10,7 @@ from .. import _validation as v
 from .. import fast_layers, layer_utils, layers
 from ..fast_layers import *  # noqa: F401,F403  (re-exported for the notebooks)
 from ..layer_utils import *  # noqa: F401,F403
-from ..layer_utils import affine_relu_backward, affine_relu_forward, conv_relu_pool_backward, conv_relu_pool_forward
+from ..layer_utils import _conv_relu_pool_backward, affine_relu_backward, affine_relu_forward, conv_relu_pool_forward
 from ..layers import *  # noqa: F401,F403
 from ..layers import affine_backward, affine_forward, softmax_loss
 from ._model_checks import float_dtype, model_input
@@ -141,9 +141,10 @@ class ThreeLayerConvNet:
         grads = {}
         dhidden, grads["W3"], grads["b3"] = affine_backward(dscores, scores_cache)
         dpooled, grads["W2"], grads["b2"] = affine_relu_backward(dhidden, hidden_cache)
-        _, grads["W1"], grads["b1"] = conv_relu_pool_backward(dpooled, pool_cache)
-        for name in ("W1", "W2", "W3"):
-            W = p[name]
-            loss += 0.5 * self.reg * float(np.sum(W * W))
-            grads[name] += self.dtype.type(self.reg) * W
+        _, grads["W1"], grads["b1"] = _conv_relu_pool_backward(dpooled, pool_cache, input_grad=False)
+        if self.reg:  # with reg = 0 the terms below add zeros
+            for name in ("W1", "W2", "W3"):
+                W = p[name]
+                loss += 0.5 * self.reg * float(np.sum(W * W))
+                grads[name] += self.dtype.type(self.reg) * W
         return loss, grads

@@ -14,7 +14,8 @@ from .. import _validation as v
 from .. import layer_utils, layers
 from ..layer_utils import *  # noqa: F401,F403  (re-exported for the notebooks)
 from ..layers import *  # noqa: F401,F403
-from ..layers import affine_backward, affine_forward, dropout_backward, dropout_forward, softmax_loss
+from ..layer_utils import _affine_bn_relu_backward, _affine_grads, _affine_ln_relu_backward, _affine_relu_backward
+from ..layers import affine_forward, dropout_backward, dropout_forward, softmax_loss
 from ._model_checks import float_dtype, model_input
 
 __all__ = ["TwoLayerNet", "FullyConnectedNet", *layers.__all__, *layer_utils.__all__]
@@ -171,13 +172,15 @@ class FullyConnectedNet:
 
         loss, dscores = softmax_loss(scores, y)
         grads: dict[str, np.ndarray] = {}
-        dhidden, grads[f"W{last}"], grads[f"b{last}"] = affine_backward(dscores, last_cache)
+        # Layer 1's input is the data, which needs no gradient.
+        dhidden, grads[f"W{last}"], grads[f"b{last}"] = _affine_grads(dscores, last_cache, input_grad=last > 1)
         for layer in range(self.num_layers - 1, 0, -1):
             dhidden = self._hidden_backward(layer, dhidden, caches[layer - 1], grads)
-        for layer in range(1, self.num_layers + 1):
-            W = self.params[f"W{layer}"]
-            loss += 0.5 * self.reg * float(np.sum(W * W))
-            grads[f"W{layer}"] += self.dtype.type(self.reg) * W
+        if self.reg:  # with reg = 0 the terms below add zeros
+            for layer in range(1, self.num_layers + 1):
+                W = self.params[f"W{layer}"]
+                loss += 0.5 * self.reg * float(np.sum(W * W))
+                grads[f"W{layer}"] += self.dtype.type(self.reg) * W
         return loss, grads
 
     def _hidden_forward(self, layer: int, x: np.ndarray):
@@ -194,16 +197,18 @@ class FullyConnectedNet:
             out, dropout_cache = dropout_forward(out, self.dropout_param)
         return out, (cache, dropout_cache)
 
-    def _hidden_backward(self, layer: int, dout: np.ndarray, cache, grads: dict) -> np.ndarray:
+    def _hidden_backward(self, layer: int, dout: np.ndarray, cache, grads: dict) -> np.ndarray | None:
+        """Backward of :meth:`_hidden_forward`: fills ``grads``, returns dx (None for layer 1)."""
         sandwich_cache, dropout_cache = cache
         if dropout_cache is not None:
             dout = dropout_backward(dout, dropout_cache)
+        input_grad = layer > 1
         if self.normalization is None:
-            dx, grads[f"W{layer}"], grads[f"b{layer}"] = affine_relu_backward(dout, sandwich_cache)
+            dx, grads[f"W{layer}"], grads[f"b{layer}"] = _affine_relu_backward(dout, sandwich_cache, input_grad)
         else:
-            backward = affine_bn_relu_backward if self.normalization == "batchnorm" else affine_ln_relu_backward
+            backward = _affine_bn_relu_backward if self.normalization == "batchnorm" else _affine_ln_relu_backward
             dx, grads[f"W{layer}"], grads[f"b{layer}"], grads[f"gamma{layer}"], grads[f"beta{layer}"] = backward(
-                dout, sandwich_cache
+                dout, sandwich_cache, input_grad
             )
         return dx
 

@@ -1,0 +1,530 @@
+"""Time layerwise's fast layers and whole training steps against the naive layers and PyTorch.
+
+Run from the repository root::
+
+    python benchmarks/bench_speed.py              # the table and the notebook cells, ~2-3 minutes
+    python benchmarks/bench_speed.py --quick      # fewer repeats, no naive layers
+    python benchmarks/bench_speed.py --epoch      # also a 1-epoch ThreeLayerConvNet run on CIFAR-10
+    python benchmarks/bench_speed.py --threads 1  # cap numpy's BLAS and torch to one thread
+
+The table
+---------
+One row per operation or model step:
+
+naive ms      one run of the naive layer (notebook shapes only; it is slow)
+layerwise ms  median of ``--repeat`` runs of ``layerwise.fast_layers`` or of a model step
+torch ms      median of the same operation in PyTorch on the CPU, when torch is importable
+ratio         layerwise / torch; below 1 means layerwise is faster
+vs naive      naive time / layerwise time
+peak MB       model steps only, layerwise / torch: see "Peak memory"
+
+Layerwise and torch runs are interleaved (one of each, in turn) so that both see the same load
+on a shared machine. Layer inputs are float32 except the notebook's cells (float64, as in the
+notebook). Torch inputs require grad, as in training; a torch backward row times
+``y.backward(dout)`` on a kept graph.
+
+A model step is what :class:`layerwise.solver.Solver` does once per iteration, and the same in
+torch:
+
+* layerwise: ``Solver._step`` itself: draw a minibatch index with ``np.random.choice``, gather
+  ``X_train[idx]`` from a larger training array, ``model.loss(X, y)``, then the update rule on
+  every parameter (``sgd``, learning rate 1e-3);
+* torch: the same index draw, ``Xt[idx]`` from the same training array (shared memory),
+  ``zero_grad()``, the model's forward, ``F.cross_entropy``, ``backward()``,
+  ``torch.optim.SGD(lr=1e-3).step()`` and ``loss.item()``. The torch models have the same layers
+  and parameter shapes (``nn.Conv2d``, ``nn.Linear``, ``nn.BatchNorm1d``, ReLU, 2x2 max pool),
+  initialised with layerwise's initial weights.
+
+Models: ``ThreeLayerConvNet()`` (3x32x32 input, 32 7x7 filters, hidden 100) at batch 50;
+``TwoLayerNet`` (3072-100-10) at batch 32; ``FullyConnectedNet([100] * 4, normalization='batchnorm')``
+at batch 128; all float32.
+
+Peak memory
+-----------
+Each framework's model step runs in a fresh Python process that imports only its own framework
+(plus numpy), builds the model and a training array of ``TRAIN_SIZE`` examples, then resets the
+kernel's resident-set high-water mark (``/proc/self/clear_refs``) and reads the resident set
+(``VmRSS``). It then runs one warm-up step and ``PEAK_STEPS`` more, and reports ``VmHWM - VmRSS``
+from before the first step: every byte the steps made resident, the transient activations,
+caches and gradients as well as whatever each framework keeps between steps (torch's ``.grad``
+tensors and allocator pools, NumPy's freed blocks that malloc keeps). Where ``clear_refs`` is
+unavailable the column shows ``-``.
+
+Other output
+------------
+* The notebook's speed cells (``conv_forward_fast`` ... ``max_pool_backward_fast`` against the
+  naive layers, float64, the notebook's shapes and seed), printed as the notebook prints them.
+* With ``--epoch``: one epoch of ``ThreeLayerConvNet`` trained by the Solver on the full CIFAR-10
+  archive in ``../shared/data`` (49,000 images, batch 50, ``sgd`` at 1e-3, as in the notebook's
+  "Train the net"): wall time and final validation accuracy, and the same loop in torch.
+
+``--threads`` caps both libraries: torch via ``torch.set_num_threads`` and NumPy's BLAS via the
+``OPENBLAS_NUM_THREADS``/``OMP_NUM_THREADS``/``MKL_NUM_THREADS`` environment variables, set before
+NumPy is imported. Without it both use their defaults (all cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "cifar-10-python.tar.gz"
+TRAIN_SIZE = 2000  # minibatches are gathered from a training array this large
+PEAK_STEPS = 3
+
+
+def _parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=None, help="threads for numpy's BLAS and torch")
+    parser.add_argument("--repeat", type=int, default=None, help="timed runs per measurement (median)")
+    parser.add_argument("--quick", action="store_true", help="fewer repeats, no naive layers, no notebook cells")
+    parser.add_argument("--epoch", action="store_true", help="also train ThreeLayerConvNet for one epoch")
+    parser.add_argument("--peak", nargs=2, metavar=("MODEL", "FRAMEWORK"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.repeat is None:
+        args.repeat = 5 if args.quick else 11
+    return args
+
+
+ARGS = _parse()
+if ARGS.threads is not None:
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[name] = str(ARGS.threads)
+
+import numpy as np  # noqa: E402  (after the thread environment is set)
+
+sys.path.insert(0, str(ROOT))
+from layerwise import optim  # noqa: E402
+from layerwise._layers.conv_naive import conv_backward_naive, conv_forward_naive  # noqa: E402
+from layerwise._layers.pool_naive import max_pool_backward_naive, max_pool_forward_naive  # noqa: E402
+from layerwise.classifiers.cnn import ThreeLayerConvNet  # noqa: E402
+from layerwise.classifiers.fc_net import FullyConnectedNet, TwoLayerNet  # noqa: E402
+from layerwise.fast_layers import (  # noqa: E402
+    conv_backward_fast,
+    conv_forward_fast,
+    max_pool_backward_fast,
+    max_pool_forward_fast,
+)
+from layerwise.solver import Solver  # noqa: E402
+
+torch = None
+if not (ARGS.peak and ARGS.peak[1] == "layerwise"):  # the layerwise memory child stays torch-free
+    try:
+        import torch
+        import torch.nn.functional as TF
+    except ImportError:  # the table simply loses its torch columns
+        torch = None
+
+# (label, kind, N, C, H, W, F or None, HH, WW, stride, pad, dtype, naive?)
+CASES = [
+    ("notebook conv", "conv", 100, 3, 31, 31, 25, 3, 3, 2, 1, "float64", True),
+    ("notebook pool", "pool", 100, 3, 32, 32, None, 2, 2, 2, 0, "float64", True),
+    ("3-layer conv 7x7", "conv", 50, 3, 32, 32, 32, 7, 7, 1, 3, "float32", False),
+    ("3-layer pool", "pool", 50, 32, 32, 32, None, 2, 2, 2, 0, "float32", False),
+    ("cnn 3->16 32x32", "conv", 128, 3, 32, 32, 16, 3, 3, 1, 1, "float32", False),
+    ("cnn 16->16 32x32", "conv", 128, 16, 32, 32, 16, 3, 3, 1, 1, "float32", False),
+    ("cnn 32->64 32x32 s2", "conv", 64, 32, 32, 32, 64, 3, 3, 2, 1, "float32", False),
+    ("cnn 32->32 16x16", "conv", 128, 32, 16, 16, 32, 3, 3, 1, 1, "float32", False),
+    ("cnn 64->64 16x16", "conv", 128, 64, 16, 16, 64, 3, 3, 1, 1, "float32", False),
+    ("cnn 64->128 8x8", "conv", 128, 64, 8, 8, 128, 3, 3, 1, 1, "float32", False),
+    ("cnn 128->128 4x4", "conv", 128, 128, 4, 4, 128, 3, 3, 1, 1, "float32", False),
+    ("pool 16x32x32", "pool", 128, 16, 32, 32, None, 2, 2, 2, 0, "float32", False),
+    ("pool 64x16x16", "pool", 128, 64, 16, 16, None, 2, 2, 2, 0, "float32", False),
+    ("pool 3x3 s2 64x15x15", "pool", 128, 64, 15, 15, None, 3, 3, 2, 0, "float32", False),
+]
+
+# name: (label, batch size)
+MODELS = {
+    "cnn": ("ThreeLayerConvNet step", 50),
+    "two": ("TwoLayerNet step", 32),
+    "fc5bn": ("FC 5-layer bn step", 128),
+}
+
+
+# --- timing ------------------------------------------------------------------------------------
+
+
+def interleaved_ms(fns: dict, repeat: int) -> dict:
+    """Median milliseconds of each function in ``fns``, run in turn ``repeat`` times after a warm-up."""
+    for fn in fns.values():
+        fn()  # page in buffers, let BLAS and torch spin up their threads
+    times: dict = {name: [] for name in fns}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: 1e3 * float(np.median(t)) for name, t in times.items()}
+
+
+def once_ms(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return 1e3 * (time.perf_counter() - start)
+
+
+# --- operations --------------------------------------------------------------------------------
+
+
+def bench_conv(case, repeat: int) -> dict:
+    _, _, N, C, H, W, F, HH, WW, stride, pad, dtype, naive = case
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    w = rng.standard_normal((F, C, HH, WW)).astype(dtype)
+    b = rng.standard_normal(F).astype(dtype)
+    param = {"stride": stride, "pad": pad}
+    out, cache = conv_forward_fast(x, w, b, param)
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    forward = {"layerwise": lambda: conv_forward_fast(x, w, b, param)}
+    backward = {"layerwise": lambda: conv_backward_fast(dout, cache)}
+    if torch is not None:
+        xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+        dt = torch.tensor(dout)
+        yt = TF.conv2d(xt, wt, bt, stride=stride, padding=pad)
+
+        def torch_backward():
+            xt.grad = wt.grad = bt.grad = None
+            yt.backward(dt, retain_graph=True)
+
+        forward["torch"] = lambda: TF.conv2d(xt, wt, bt, stride=stride, padding=pad)
+        backward["torch"] = torch_backward
+    rows = {"fwd": interleaved_ms(forward, repeat), "bwd": interleaved_ms(backward, repeat)}
+    if naive:
+        _, naive_cache = conv_forward_naive(x, w, b, param)
+        rows["fwd"]["naive"] = once_ms(lambda: conv_forward_naive(x, w, b, param))
+        rows["bwd"]["naive"] = once_ms(lambda: conv_backward_naive(dout, naive_cache))
+    return rows
+
+
+def bench_pool(case, repeat: int) -> dict:
+    _, _, N, C, H, W, _, PH, PW, stride, _, dtype, naive = case
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    param = {"pool_height": PH, "pool_width": PW, "stride": stride}
+    out, cache = max_pool_forward_fast(x, param)
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    forward = {"layerwise": lambda: max_pool_forward_fast(x, param)}
+    backward = {"layerwise": lambda: max_pool_backward_fast(dout, cache)}
+    if torch is not None:
+        xt = torch.tensor(x, requires_grad=True)
+        dt = torch.tensor(dout)
+        yt = TF.max_pool2d(xt, (PH, PW), stride)
+
+        def torch_backward():
+            xt.grad = None
+            yt.backward(dt, retain_graph=True)
+
+        forward["torch"] = lambda: TF.max_pool2d(xt, (PH, PW), stride)
+        backward["torch"] = torch_backward
+    rows = {"fwd": interleaved_ms(forward, repeat), "bwd": interleaved_ms(backward, repeat)}
+    if naive:
+        _, naive_cache = max_pool_forward_naive(x, param)
+        rows["fwd"]["naive"] = once_ms(lambda: max_pool_forward_naive(x, param))
+        rows["bwd"]["naive"] = once_ms(lambda: max_pool_backward_naive(dout, naive_cache))
+    return rows
+
+
+def describe(case) -> str:
+    _, kind, N, C, H, W, F, HH, WW, stride, pad, dtype, _ = case
+    if kind == "conv":
+        return f"x({N},{C},{H},{W}) w({F},{C},{HH},{WW}) s{stride} p{pad} {dtype[5:]}"
+    return f"x({N},{C},{H},{W}) {HH}x{WW} s{stride} {dtype[5:]}"
+
+
+# --- model steps -------------------------------------------------------------------------------
+
+
+def make_model(name: str):
+    """The layerwise model ``name`` of :data:`MODELS`, float32, from a fixed seed."""
+    np.random.seed(0)
+    if name == "cnn":
+        return ThreeLayerConvNet(dtype=np.float32)
+    if name == "two":
+        return TwoLayerNet(dtype=np.float32)
+    return FullyConnectedNet([100] * 4, normalization="batchnorm", dtype=np.float32)
+
+
+def training_data() -> dict:
+    """Random CIFAR-shaped float32 images and labels, ``TRAIN_SIZE`` of them, for the Solver."""
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((TRAIN_SIZE, 3, 32, 32)).astype(np.float32)
+    y = rng.integers(0, 10, TRAIN_SIZE)
+    return {"X_train": X, "y_train": y, "X_val": X[:100], "y_val": y[:100]}
+
+
+def layerwise_step(model, data, batch: int):
+    """A callable doing one ``Solver._step`` (minibatch gather, loss and gradients, sgd update)."""
+    solver = Solver(model, data, update_rule="sgd", optim_config={"learning_rate": 1e-3}, batch_size=batch, verbose=False)
+    return solver._step
+
+
+def torch_model(model):
+    """The torch twin of a layerwise model: same layers, same initial parameters."""
+    nn = torch.nn
+    p = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in model.params.items()}
+    if isinstance(model, ThreeLayerConvNet):
+        conv = nn.Conv2d(model.input_dim[0], model.num_filters, model.filter_size, padding=model.conv_param["pad"])
+        layers = [conv, nn.ReLU(), nn.MaxPool2d(2, 2), nn.Flatten(), nn.Linear(*model.params["W2"].shape), nn.ReLU(),
+                  nn.Linear(*model.params["W3"].shape)]
+        with torch.no_grad():
+            conv.weight.copy_(p["W1"])
+            conv.bias.copy_(p["b1"])
+            for layer, k in ((layers[4], 2), (layers[6], 3)):
+                layer.weight.copy_(p[f"W{k}"].T)
+                layer.bias.copy_(p[f"b{k}"])
+        return nn.Sequential(*layers)
+    layers: list = [nn.Flatten()]
+    for k in range(1, model.num_layers + 1):
+        linear = nn.Linear(*model.params[f"W{k}"].shape)
+        with torch.no_grad():
+            linear.weight.copy_(p[f"W{k}"].T)
+            linear.bias.copy_(p[f"b{k}"])
+        layers.append(linear)
+        if k < model.num_layers:
+            if model.normalization == "batchnorm":
+                layers.append(nn.BatchNorm1d(linear.out_features, eps=1e-5, momentum=0.1))
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+def torch_step(model, data, batch: int):
+    """A callable doing the torch twin of one ``Solver._step``."""
+    net = torch_model(model)
+    net.train()
+    sgd = torch.optim.SGD(net.parameters(), lr=1e-3)
+    X, y = torch.from_numpy(data["X_train"]), torch.from_numpy(data["y_train"])
+
+    def step() -> float:
+        idx = torch.from_numpy(np.random.choice(TRAIN_SIZE, batch))
+        sgd.zero_grad()
+        loss = TF.cross_entropy(net(X[idx]), y[idx])
+        loss.backward()
+        sgd.step()
+        return loss.item()
+
+    return step
+
+
+def bench_model(name: str, repeat: int) -> dict:
+    model, batch = make_model(name), MODELS[name][1]
+    data = training_data()
+    steps = {"layerwise": layerwise_step(model, data, batch)}
+    if torch is not None:
+        steps["torch"] = torch_step(make_model(name), data, batch)
+    row = interleaved_ms(steps, repeat)
+    row["peak"] = {fw: peak_in_child(name, fw) for fw in steps}
+    return row
+
+
+def peak_in_child(name: str, framework: str) -> float | None:
+    """Peak resident memory of ``framework``'s step of model ``name``, measured in a fresh process."""
+    command = [sys.executable, __file__, "--peak", name, framework]
+    if ARGS.threads is not None:
+        command += ["--threads", str(ARGS.threads)]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    try:
+        return float(result.stdout.split()[-1])
+    except (IndexError, ValueError):
+        return None
+
+
+def _status_kb(key: str) -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(key):
+                return int(line.split()[1])
+    raise KeyError(key)
+
+
+def peak_child(name: str, framework: str) -> None:
+    """Body of the ``--peak`` child process: print the step's peak resident MB (see the docstring)."""
+    model, batch = make_model(name), MODELS[name][1]
+    data = training_data()
+    step = (layerwise_step if framework == "layerwise" else torch_step)(model, data, batch)
+    try:
+        with open("/proc/self/clear_refs", "w") as refs:
+            refs.write("5")  # reset VmHWM to the current resident set
+    except OSError:
+        print("nan")
+        return
+    before = _status_kb("VmRSS:")
+    for _ in range(1 + PEAK_STEPS):
+        step()
+    print(f"{(_status_kb('VmHWM:') - before) / 1024:.1f}")
+
+
+# --- notebook cells ----------------------------------------------------------------------------
+
+
+def rel_error(x, y) -> float:
+    return float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y))))
+
+
+def notebook_cells() -> None:
+    """The notebook's two speed cells, as it prints them (float64, its shapes and seed)."""
+    np.random.seed(231)
+    x = np.random.randn(100, 3, 31, 31)
+    w = np.random.randn(25, 3, 3, 3)
+    b = np.random.randn(25)
+    dout = np.random.randn(100, 25, 16, 16)
+    param = {"stride": 2, "pad": 1}
+    (out_n, cache_n), t_naive = _timed(conv_forward_naive, x, w, b, param)
+    (out_f, cache_f), t_fast = _timed(conv_forward_fast, x, w, b, param)
+    _print_cell("conv_forward_fast", t_naive, t_fast, {"Difference": rel_error(out_n, out_f)})
+    grads_n, t_naive = _timed(conv_backward_naive, dout, cache_n)
+    grads_f, t_fast = _timed(conv_backward_fast, dout, cache_f)
+    errors = {f"{k} difference": rel_error(a, c) for k, a, c in zip(("dx", "dw", "db"), grads_n, grads_f)}
+    _print_cell("conv_backward_fast", t_naive, t_fast, errors)
+
+    np.random.seed(231)
+    x = np.random.randn(100, 3, 32, 32)
+    dout = np.random.randn(100, 3, 16, 16)
+    param = {"pool_height": 2, "pool_width": 2, "stride": 2}
+    (out_n, cache_n), t_naive = _timed(max_pool_forward_naive, x, param)
+    (out_f, cache_f), t_fast = _timed(max_pool_forward_fast, x, param)
+    _print_cell("pool_forward_fast", t_naive, t_fast, {"difference": rel_error(out_n, out_f)})
+    dx_n, t_naive = _timed(max_pool_backward_naive, dout, cache_n)
+    dx_f, t_fast = _timed(max_pool_backward_fast, dout, cache_f)
+    _print_cell("pool_backward_fast", t_naive, t_fast, {"dx difference": rel_error(dx_n, dx_f)})
+
+
+def _timed(fn, *args):
+    start = time.perf_counter()
+    result = fn(*args)
+    return result, time.perf_counter() - start
+
+
+def _print_cell(name: str, t_naive: float, t_fast: float, errors: dict) -> None:
+    print(f"\nTesting {name}:")
+    print(f"Naive: {t_naive:f}s")
+    print(f"Fast: {t_fast:f}s")
+    print(f"Speedup: {t_naive / t_fast:f}x")
+    for label, value in errors.items():
+        print(f"{label}: {value}")
+
+
+# --- one epoch ---------------------------------------------------------------------------------
+
+
+def one_epoch() -> None:
+    """Train ThreeLayerConvNet for one epoch with the Solver, then the same loop in torch."""
+    from layerwise.data_utils import get_CIFAR10_data
+
+    data = get_CIFAR10_data(data_dir=DATA)
+    np.random.seed(231)
+    model = ThreeLayerConvNet(dtype=np.float32)
+    solver = Solver(model, data, num_epochs=1, batch_size=50, update_rule="sgd",
+                    optim_config={"learning_rate": 1e-3}, verbose=False)
+    start = time.perf_counter()
+    solver.train()
+    elapsed = time.perf_counter() - start
+    print(f"\n1 epoch of ThreeLayerConvNet, {len(data['X_train'])} images, batch 50, sgd lr 1e-3:")
+    print(f"  layerwise Solver: {elapsed:6.1f} s ({1e3 * elapsed / solver.iteration:.1f} ms/iteration, "
+          f"including the accuracy checks); final val acc {solver.val_acc_history[-1]:.3f}, "
+          f"train acc {solver.train_acc_history[-1]:.3f}")
+    if torch is None:
+        return
+    np.random.seed(231)
+    twin = ThreeLayerConvNet(dtype=np.float32)
+    net = torch_model(twin)
+    sgd = torch.optim.SGD(net.parameters(), lr=1e-3)
+    X, y = torch.from_numpy(data["X_train"]), torch.from_numpy(data["y_train"])
+    iterations = solver.iteration
+    start = time.perf_counter()
+    for _ in range(iterations):
+        idx = torch.from_numpy(np.random.choice(len(X), 50))
+        sgd.zero_grad()
+        loss = TF.cross_entropy(net(X[idx]), y[idx])
+        loss.backward()
+        sgd.step()
+        loss.item()
+    elapsed = time.perf_counter() - start
+    with torch.no_grad():
+        val = torch.from_numpy(data["X_val"])
+        accuracy = float((net(val).argmax(1).numpy() == data["y_val"]).mean())
+    print(f"  torch loop:       {elapsed:6.1f} s ({1e3 * elapsed / iterations:.1f} ms/iteration, "
+          f"no accuracy checks); final val acc {accuracy:.3f}")
+
+
+# --- output ------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    if ARGS.peak:
+        if torch is not None and ARGS.threads is not None:
+            torch.set_num_threads(ARGS.threads)
+        peak_child(*ARGS.peak)
+        return
+    if torch is not None and ARGS.threads is not None:
+        torch.set_num_threads(ARGS.threads)
+    print(f"{platform.machine()} {_cpu_name()}, {os.cpu_count()} logical CPUs; Python {platform.python_version()}")
+    print(f"numpy {np.__version__} ({_blas_info()}); torch "
+          f"{torch.__version__ + f' with {torch.get_num_threads()} threads' if torch else 'not installed'}; "
+          f"median of {ARGS.repeat} interleaved runs; load average {os.getloadavg()[0]:.1f} at start")
+    header = (f"{'case':<23} {'shape':<40} {'op':<5} {'naive ms':>9} {'layerwise ms':>12} {'torch ms':>9} "
+              f"{'ratio':>6} {'vs naive':>9} {'peak MB lw/torch':>17}")
+    print(header)
+    print("-" * len(header))
+    for case in CASES:
+        if ARGS.quick:
+            case = case[:-1] + (False,)
+        rows = (bench_conv if case[1] == "conv" else bench_pool)(case, ARGS.repeat)
+        for op, r in rows.items():
+            _print_row(case[0], describe(case), op, r)
+    for name, (label, batch) in MODELS.items():
+        r = bench_model(name, ARGS.repeat)
+        peak = r.pop("peak")
+        memory = f"{_fmt(peak.get('layerwise'), 7, 1)} /{_fmt(peak.get('torch'), 6, 1)}"
+        _print_row(label, f"batch {batch}, float32, sgd", "step", r, memory)
+    print(f"load average {os.getloadavg()[0]:.1f} at end")
+    if not ARGS.quick:
+        notebook_cells()
+    if ARGS.epoch:
+        one_epoch()
+
+
+def _print_row(label: str, shape: str, op: str, r: dict, memory: str = "") -> None:
+    fast, naive, tt = r["layerwise"], r.get("naive"), r.get("torch")
+    print(
+        f"{label:<23} {shape:<40} {op:<5} {_fmt(naive, 9, 1)} {fast:>12.2f} {_fmt(tt, 9, 2)} "
+        f"{_fmt(fast / tt if tt else None, 6, 2)} {_fmt(naive / fast if naive else None, 9, 0)} {memory:>17}",
+        flush=True,
+    )
+
+
+def _fmt(value, width: int, digits: int) -> str:
+    return f"{'-':>{width}}" if value is None or value != value else f"{value:>{width}.{digits}f}"
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def _blas_info() -> str:
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "BLAS details need threadpoolctl"
+    parts = [
+        f"{p.get('internal_api')} {p.get('version')} kernel={p.get('architecture')} threads={p.get('num_threads')}"
+        for p in threadpool_info()
+        if p.get("user_api") == "blas" and "numpy" in p.get("filepath", "")
+    ]
+    return "; ".join(parts) or "BLAS unknown"
+
+
+if __name__ == "__main__":
+    main()
