@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # name, target validation accuracy, layerwise train arguments
 RUNS = [
-    ("two-layer", 0.50, "--model two-layer --hidden-dim 500 --learning-rate 2e-4 --batch-size 100 --epochs 5 --lr-decay 0.9"),
+    ("two-layer", 0.50, "--model two-layer --hidden-dim 500 --learning-rate 1e-4 --batch-size 100 --epochs 5 --lr-decay 0.8"),
     ("fc", 0.55, "--model fc --hidden-dims 512,256 --normalization batchnorm --dropout-keep 0.75 "
                  "--learning-rate 1e-3 --batch-size 200 --epochs 15 --lr-decay 0.9"),
     ("three-layer-conv", 0.40, "--model three-layer-conv --hidden-dim 500 --reg 0.001 --learning-rate 1e-3 --batch-size 50 --epochs 1"),

@@ -45,7 +45,8 @@ COMMON_DEFAULTS: dict[str, Any] = {
     "optim_config": {},
 }
 MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
-    "two-layer": {"hidden_dim": 100, "weight_scale": 1e-3},
+    # Tuned on CIFAR-10 (benchmarks/bench_cifar.py): raw pixels are large, so adam wants a small step.
+    "two-layer": {"hidden_dim": 500, "weight_scale": 1e-3, "learning_rate": 1e-4, "lr_decay": 0.8},
     "fc": {"hidden_dims": [100, 100], "normalization": "batchnorm", "dropout_keep": 1.0, "weight_scale": 5e-2},
     "three-layer-conv": {
         "num_filters": 32, "filter_size": 7, "hidden_dim": 100, "weight_scale": 1e-3, "epochs": 1, "batch_size": 50,
@@ -80,7 +81,7 @@ def add_parser(subparsers) -> None:
     )
     model = parser.add_argument_group("model")
     model.add_argument("--model", choices=MODEL_CHOICES, help="architecture (default: two-layer)")
-    model.add_argument("--hidden-dim", type=int, dest="hidden_dim", help="hidden units (two-layer, three-layer-conv; default 100)")
+    model.add_argument("--hidden-dim", type=int, dest="hidden_dim", help="hidden units (two-layer: default 500; three-layer-conv: 100)")
     model.add_argument("--hidden-dims", type=_int_list, dest="hidden_dims", help="fc hidden sizes, comma-separated (default 100,100)")
     model.add_argument("--normalization", choices=("none", "batchnorm", "layernorm"), help="fc normalization (default batchnorm)")
     model.add_argument("--dropout-keep", type=float, dest="dropout_keep", help="fc dropout keep probability (default 1: no dropout)")
@@ -91,8 +92,8 @@ def add_parser(subparsers) -> None:
     model.add_argument("--dtype", choices=("float32", "float64"), help="compute dtype (default float32)")
     training = parser.add_argument_group("training")
     training.add_argument("--update-rule", choices=sorted(UPDATE_RULES), dest="update_rule", help="default adam")
-    training.add_argument("--learning-rate", "--lr", type=float, dest="learning_rate", help="default 1e-3")
-    training.add_argument("--lr-decay", type=float, dest="lr_decay", help="per-epoch factor (default 0.95)")
+    training.add_argument("--learning-rate", "--lr", type=float, dest="learning_rate", help="default 1e-3 (two-layer: 1e-4)")
+    training.add_argument("--lr-decay", type=float, dest="lr_decay", help="per-epoch factor (default 0.95; two-layer: 0.8)")
     training.add_argument("--optim-config", type=_json_object, dest="optim_config",
                           help="other update-rule settings as JSON, e.g. '{\"momentum\": 0.95}' or '{\"beta1\": 0.8}'")
     training.add_argument("--batch-size", type=int, dest="batch_size", help="default 100 (50 for three-layer-conv)")
