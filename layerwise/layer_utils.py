@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from ._layers.affine import affine_backward_weights
 from ._layers.conv_fast import conv_backward_fast_weights
+from ._layers.pool_fast import max_pool_relu_backward
 from .fast_layers import conv_backward_fast, conv_forward_fast, max_pool_backward_fast, max_pool_forward_fast
 from .layers import (
     affine_backward,
@@ -123,7 +124,8 @@ def conv_relu_pool_forward(x, w, b, conv_param, pool_param):
 
     Computed as conv -> max pool -> ReLU: a window's maximum commutes with the (monotone) ReLU,
     and the gradients are the same too (where the window's maximum is not positive, both orders
-    pass no gradient), so the ReLU runs on the pooled, smaller array. The cache is
+    pass no gradient), so the ReLU runs on the pooled, smaller array, and its backward pass is
+    folded into the pool's (``max_pool_relu_backward``). The cache is
     ``(conv_cache, relu_cache, pool_cache)``; ``relu_cache`` holds the pooled values.
     """
     a, conv_cache = conv_forward_fast(x, w, b, conv_param)
@@ -139,7 +141,7 @@ def conv_relu_pool_backward(dout, cache):
 
 def _conv_relu_pool_backward(dout, cache, input_grad: bool):
     conv_cache, relu_cache, pool_cache = cache
-    da = max_pool_backward_fast(relu_backward(dout, relu_cache), pool_cache)
+    da = max_pool_relu_backward(dout, relu_cache, pool_cache)  # = max_pool_backward_fast(relu_backward(...))
     if input_grad:
         return conv_backward_fast(da, conv_cache)
     return (None, *conv_backward_fast_weights(da, conv_cache))

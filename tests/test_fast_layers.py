@@ -443,3 +443,103 @@ def test_select_is_where_without_branches():
         assert result is out
         np.testing.assert_array_equal(out, np.where(mask, values, 0))
         assert not np.signbit(out[~mask]).any()
+
+
+# --- scratch buffers, the wide layout and the fused ReLU-pool backward -----------------------
+
+
+@pytest.mark.parametrize("xs, ws, pad", [
+    ((2, 3, 32, 32), (4, 3, 7, 7), 3),  # ThreeLayerConvNet: pitch W + pad = 35 for W_out = 32
+    ((3, 2, 16, 16), (3, 2, 3, 3), 1),
+    ((2, 2, 12, 12), (3, 2, 3, 3), 2),  # pad > WW - 1: pitch W_out
+    ((2, 2, 12, 12), (3, 2, 3, 3), 0),  # no padding, pitch W
+    ((2, 1, 11, 13), (2, 1, 5, 3), 2),  # non-square
+])
+def test_wide_layout_matches_naive(xs, ws, pad, chunking):
+    x, w, b, param = _conv_pair(np.float64, (xs, ws, 1, pad), 11)
+    g = conv_fast_module.conv_inputs("test", x, w, b, param, exact=False)[3]
+    assert conv_fast_module._Plan(g, x.dtype).wide
+    out_n, cache_n = conv_forward_naive(x, w, b, param)
+    out_f, cache_f = conv_forward_fast(x, w, b, param)
+    dout = np.random.default_rng(12).standard_normal(out_n.shape)
+    assert rel_error(out_n, out_f) < 1e-10
+    for naive, fast in zip(conv_backward_naive(dout, cache_n), conv_backward_fast(dout, cache_f)):
+        assert rel_error(naive, fast) < 1e-10
+
+
+def test_reused_scratch_does_not_leak_between_calls():
+    """Scratch buffers are reused, but a cache from an earlier call still gives its own gradients."""
+    rng = np.random.default_rng(13)
+    conv_param, pool_param = {"stride": 1, "pad": 3}, {"pool_height": 2, "pool_width": 2, "stride": 2}
+    x1, x2 = rng.standard_normal((2, 4, 3, 32, 32)).astype(np.float32)
+    w, b = rng.standard_normal((8, 3, 7, 7)).astype(np.float32), rng.standard_normal(8).astype(np.float32)
+    out1, cache1 = conv_forward_fast(x1, w, b, conv_param)
+    expected_out1 = out1.copy()
+    dout = rng.standard_normal(out1.shape).astype(np.float32)
+    expected = conv_backward_fast(dout, cache1)
+    pooled1, pool_cache1 = max_pool_forward_fast(out1, pool_param)
+    dpooled = rng.standard_normal(pooled1.shape).astype(np.float32)
+    expected_pool = max_pool_backward_fast(dpooled, pool_cache1)
+    # Other calls, of other shapes, in between: they reuse (and overwrite) every scratch buffer.
+    out2, cache2 = conv_forward_fast(x2[:, :2, :20], w[:, :2], b, {"stride": 1, "pad": 1})
+    conv_backward_fast(np.ones_like(out2), cache2)
+    pooled2, pool_cache2 = max_pool_forward_fast(out2, pool_param)
+    max_pool_backward_fast(np.ones_like(pooled2), pool_cache2)
+    np.testing.assert_array_equal(out1, expected_out1)
+    for again, first in zip(conv_backward_fast(dout, cache1), expected):
+        np.testing.assert_array_equal(again, first)
+    np.testing.assert_array_equal(max_pool_backward_fast(dpooled, pool_cache1), expected_pool)
+
+
+def test_conv_in_threads_matches_one_thread():
+    """Each thread has its own scratch buffers, so concurrent calls do not corrupt each other."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(14)
+    param = {"stride": 1, "pad": 3}
+    inputs = [rng.standard_normal((3, 3, 32, 32)).astype(np.float32) for _ in range(8)]
+    w, b = rng.standard_normal((8, 3, 7, 7)).astype(np.float32), rng.standard_normal(8).astype(np.float32)
+
+    def run(x):
+        out, cache = conv_forward_fast(x, w, b, param)
+        return (out, *conv_backward_fast(out, cache))
+
+    expected = [run(x) for x in inputs]
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(run, inputs * 3))
+    for got, want in zip(results, expected * 3):
+        for a, c in zip(got, want):
+            np.testing.assert_array_equal(a, c)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("param", [
+    {"pool_height": 2, "pool_width": 2, "stride": 2},
+    {"pool_height": 2, "pool_width": 2, "stride": 3},
+    {"pool_height": 3, "pool_width": 3, "stride": 2},
+])
+def test_max_pool_relu_backward_is_relu_then_pool_backward(dtype, param):
+    from layerwise._layers.pool_fast import max_pool_relu_backward
+    from layerwise.layers import relu_backward
+
+    rng = np.random.default_rng(15)
+    x = np.round(2 * rng.standard_normal((2, 3, 9, 9))).astype(dtype)  # ties and non-positive maxima
+    x[0, 0, :3, :3] = np.nan
+    out, cache = max_pool_forward_fast(x, param)
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    dout[1, 1, 0, 0] = np.inf
+    expected = max_pool_backward_fast(relu_backward(dout, out), cache)
+    np.testing.assert_array_equal(max_pool_relu_backward(dout, out, cache), expected)
+    with pytest.raises(ValueError, match="max_pool_relu_backward: relu_cache"):
+        max_pool_relu_backward(dout, out[:1], cache)
+
+
+def test_scratch_arrays_are_aligned_and_reused():
+    from layerwise._layers.scratch import scratch
+
+    a = scratch("test.a", (3, 5), np.float32)
+    assert a.shape == (3, 5) and a.dtype == np.float32 and a.flags.c_contiguous
+    assert a.ctypes.data % 64 == 0
+    b = scratch("test.a", (2, 7), np.float64)
+    assert np.shares_memory(a, b) or b.nbytes > a.nbytes
+    assert not np.shares_memory(scratch("test.b", (3, 5), np.float32), scratch("test.a", (3, 5), np.float32))

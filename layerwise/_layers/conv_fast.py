@@ -3,24 +3,37 @@
 Layout
 ------
 The batch is processed in chunks of ``nb`` images, ``nb`` chosen so that one chunk's column
-matrix (``C*HH*WW`` rows by ``nb*H_out*W_out`` columns) stays near ``_CHUNK_BYTES``: it is built in cache,
-consumed by BLAS while still in cache, and overwritten by the next chunk. A whole-batch column
-matrix would be ``C*HH*WW`` times the input (75 MB for a 128x16x32x32 float32 batch), and writing
-then re-reading it from memory costs more than the matrix products themselves.
+matrix (``K = C*HH*WW`` rows by ``nb*Q`` columns) stays near ``_CHUNK_BYTES``: it is built in
+cache, consumed by BLAS while still in cache, and overwritten by the next chunk. A whole-batch
+column matrix would be ``K`` times the input (30 MB for the 7x7 filters of ThreeLayerConvNet at
+batch 50), and writing then re-reading it from memory costs more than building it again.
 
-* forward: columns ``(nb, K + 1, P)`` with ``K = C*HH*WW`` rows ordered ``(c, i, j)`` as in
-  ``w.reshape(F, K)``, ``P = H_out*W_out``, and a last row of ones so that one batched product
-  ``[w | b] @ cols`` writes ``out[n0:n1]`` of shape ``(nb, F, P)`` with the bias already added,
-  straight into the output: no transposed copy;
-* backward: columns ``(K, nb*P)`` and the chunk's upstream gradient ``dout2 (F, nb*P)``, so that
-  ``dw += dout2 @ cols.T`` is one GEMM (BLAS reads the transpose in place) and
-  ``dcols = w.T @ dout2``; ``dx`` is scattered back from ``dcols`` by a loop over the ``HH*WW``
-  kernel offsets, each adding one strided slice (col2im). Within one offset a slice never hits
-  the same pixel twice, so ``+=`` on a view is exact and ``np.add.at`` is not needed. Offsets
-  that fall in the zero padding are clipped away, so no padded gradient buffer is made.
+Each column is one output position of one image, its ``K`` rows ordered ``(c, i, j)`` as in
+``w.reshape(F, K)``. Two column layouts (see :class:`_Plan`):
 
-The columns are rebuilt in the backward pass rather than cached: rebuilding in cache is cheaper
-than storing and reloading a ``K``-times-larger array, and the cache stays ``(x, w, b, conv_param)``.
+* *compact* (any stride): ``Q = H_out*W_out`` columns per image, built by one strided copy of
+  every receptive field;
+* *wide* (stride 1): ``Q = H_out*R`` columns per image, one per position of an output grid whose
+  rows are as long as the rows of the padded-input buffer (pitch ``R = max(W + pad, W_out)``; the
+  right padding of one row is the left padding of the next). Each row of the column matrix is then,
+  for one image, a single contiguous run of the buffer, so building it is ``K`` long copies; the
+  ``R - W_out`` extra columns per output row are computed and dropped.
+
+* forward: ``product = w.reshape(F, K) @ cols``, shape ``(F, nb*Q)``, then one copy of its valid
+  columns into ``out[n0:n1]`` (``(nb, F, H_out, W_out)``) that also adds the bias;
+* backward: the chunk's upstream gradient is copied into the same grid layout ``(F, nb*Q)``
+  (zeros in the dropped columns), so that ``dw.T += cols @ dout.T`` is one GEMM (BLAS reads the
+  transpose in place) and ``dcols = w.T @ dout``; ``dx`` is scattered back from ``dcols`` (col2im):
+  wide layout, by adding each of the ``HH*WW`` runs into a padded gradient buffer; compact layout,
+  by adding one strided slice per kernel offset, clipped to the unpadded input. Within one offset
+  a slice never hits the same pixel twice, so ``+=`` on a view is exact and ``np.add.at`` is not
+  needed.
+
+The columns are rebuilt in the backward pass rather than cached: rebuilding a chunk in cache is
+cheaper than storing the whole-batch matrix and reading it back, and the cache stays
+``(x, w, b, conv_param)``. The padded chunk, the columns, the products and the gradient buffers
+are per-thread scratch arrays (:mod:`.scratch`) reused from call to call; nothing returned or
+cached lives in them.
 
 Unlike :func:`~layerwise._layers.conv_naive.conv_forward_naive`, any geometry is accepted: when the
 stride does not tile the padded input, the trailing rows/columns no filter position covers are
@@ -29,6 +42,7 @@ dropped (``H_out = 1 + (H + 2*pad - HH) // stride``), as in ``torch.nn.functiona
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -36,11 +50,12 @@ from numpy.lib.stride_tricks import as_strided
 
 from .. import _validation as v
 from .geometry import ConvGeometry, conv_inputs, upstream
+from .scratch import scratch
 
 # Bytes of column matrix per chunk: a few times one core's L2 (1 MiB), large enough that
 # multithreaded BLAS calls amortise their start-up, small enough to stay in L2/L3.
 _CHUNK_BYTES = 1 << 22
-# The wide layout (stride 1) computes Wp/W_out times the needed columns; used up to this ratio.
+# The wide layout (stride 1) computes R/W_out times the needed columns; used up to this ratio.
 _WIDE_MAX_WASTE = 1.2
 
 
@@ -78,7 +93,7 @@ def conv_forward_fast(x: np.ndarray, w: Any, b: Any, conv_param: dict) -> tuple[
     x, w, b, g = conv_inputs("conv_forward_fast", x, w, b, conv_param, exact=False)
     plan = _Plan(g, x.dtype)
     w2 = w.reshape(g.F, plan.K)
-    product = np.empty((g.F, plan.nb * plan.Q), dtype=x.dtype)
+    product = scratch("conv.product", (g.F, plan.nb * plan.Q), x.dtype)
     out = np.empty((g.N, g.F, g.H_out, g.W_out), dtype=x.dtype)
     bias = b.reshape(1, g.F, 1, 1)
     for n0, m, cols in plan.columns(x):
@@ -132,11 +147,11 @@ def _backward(func: str, dout: np.ndarray, cache: ConvFastCache, *, input_grad: 
     db = dout.reshape(g.N, g.F, -1).sum(axis=2).sum(axis=0)
     dw_t = np.zeros((K, g.F), dtype=x.dtype)  # dw transposed: cols @ dout.T is the faster GEMM
     dw_chunk = np.empty_like(dw_t)
-    # Grid columns past W_out (wide layout) keep a zero gradient, so they add nothing below.
-    dout_chunk = np.zeros((g.F, plan.nb, g.H_out, plan.Wg), dtype=x.dtype)
+    dout_chunk = scratch("conv.dout", (g.F, plan.nb, g.H_out, plan.Wg), x.dtype)
+    dout_chunk[..., g.W_out :] = 0  # the wide grid's dropped columns: zero gradient, they add nothing
     if input_grad:
         w2t = w.reshape(g.F, K).T
-        dcols = np.empty((K, plan.nb * Q), dtype=x.dtype)
+        dcols = scratch("conv.dcols", (K, plan.nb * Q), x.dtype)
         dx = np.empty_like(x, order="C")
     for n0, m, cols in plan.columns(x):
         np.copyto(dout_chunk[:, :m, :, : g.W_out], dout[n0 : n0 + m].transpose(1, 0, 2, 3))
@@ -157,54 +172,83 @@ class _Plan:
     Two column layouts, both ``(K, m*Q)`` for a chunk of ``m`` images:
 
     * *compact* (any stride): ``Q = H_out*W_out``, one column per output position;
-    * *wide* (stride 1, chosen when it wastes little): ``Q = H_out*Wp``, one column per position
-      of an output grid as wide as the padded input; the ``WW - 1`` extra columns per row are
-      computed and thrown away. In exchange each row of the column matrix is, for one image, a
-      single contiguous run of ``H_out*Wp`` padded pixels, so building the columns (and
-      scattering their gradient back) moves long runs instead of ``W_out``-long pieces.
+    * *wide* (stride 1, chosen when it wastes little): ``Q = H_out*R``, one column per position
+      of an output grid ``R`` wide, ``R`` being the row pitch of the padded buffer. Output
+      position ``(y, x)`` with kernel offset ``(i, j)`` reads buffer element ``(y + i)*R + x + j``
+      of its channel, so each row ``(c, i, j)`` of the column matrix is, for one image, the single
+      run of ``H_out*R`` elements starting at ``i*R + j``: building the columns (and scattering
+      their gradient back) moves long runs instead of ``W_out``-long pieces. A buffer row holds
+      ``pad`` zeros then the ``W`` pixels of an input row, and nothing else: the ``pad`` zeros of
+      the *next* row (or the zero rows below) serve as its right padding, so ``R = W + pad`` (at
+      least ``W_out``) rather than ``W + 2*pad``; the ``R - W_out`` extra grid columns per row
+      are computed and thrown away.
+
+    Attributes
+    ----------
+    K : int
+        Rows of the column matrix, ``C*HH*WW``.
+    Wg : int
+        Width of the output grid: ``R`` (wide) or ``W_out`` (compact).
+    Q : int
+        Columns per image, ``H_out*Wg``.
+    nb : int
+        Images per chunk.
     """
 
     def __init__(self, g: ConvGeometry, dtype: np.dtype) -> None:
         self.g, self.dtype = g, np.dtype(dtype)
         self.K = g.C * g.HH * g.WW
-        self.Hp, self.Wp = g.H + 2 * g.pad, g.W + 2 * g.pad
-        self.wide = g.stride == 1 and g.WW > 1 and self.Wp <= _WIDE_MAX_WASTE * g.W_out
-        self.Wg = self.Wp if self.wide else g.W_out
+        self.Hp = g.H + 2 * g.pad
+        pitch = max(g.W + g.pad, g.W_out)
+        self.wide = g.stride == 1 and g.WW > 1 and pitch <= _WIDE_MAX_WASTE * g.W_out
+        self.row = pitch if self.wide else g.W + 2 * g.pad  # row pitch of the padded buffer
+        self.Wg = pitch if self.wide else g.W_out
         self.Q = g.H_out * self.Wg
         per_image = self.K * self.Q * self.dtype.itemsize
         self.nb = max(1, min(g.N, _CHUNK_BYTES // per_image))
-        # Padded chunk, with slack after it for the wide layout's runs that spill past the end.
-        self.image = g.C * self.Hp * self.Wp
-        slack = g.WW if self.wide else 0
-        self.padded = np.zeros(self.nb * self.image + slack, dtype=self.dtype)
-        self.cols = np.empty((self.K, self.nb * self.Q), dtype=self.dtype)
+        self.image = g.C * self.Hp * self.row
+        # Wide runs read up to WW - 1 elements past the chunk's last image: zeros after it.
+        self.padded_size = self.nb * self.image + (g.WW if self.wide else 0)
 
-    def _padded_view(self, m: int, buffer: np.ndarray | None = None) -> np.ndarray:
-        buffer = self.padded if buffer is None else buffer
-        return buffer[: m * self.image].reshape(m, self.g.C, self.Hp, self.Wp)
+    def _padded_view(self, buffer: np.ndarray, m: int) -> np.ndarray:
+        """The first ``m`` images of a padded buffer, as (m, C, Hp, row)."""
+        return buffer[: m * self.image].reshape(m, self.g.C, self.Hp, self.row)
 
-    def _runs(self, m: int, buffer: np.ndarray | None = None) -> np.ndarray:
-        """Wide layout: view (C, HH, WW, m, H_out*Wp) of a padded chunk; each last axis a run."""
+    def _interior(self, buffer: np.ndarray, m: int) -> np.ndarray:
+        """The (m, C, H, W) view of the input pixels inside a padded buffer."""
+        p = self.g.pad
+        return self._padded_view(buffer, m)[:, :, p : p + self.g.H, p : p + self.g.W]
+
+    def _runs(self, buffer: np.ndarray, m: int) -> np.ndarray:
+        """Wide layout: view (C, HH, WW, m, Q) of a padded buffer; each last axis is one run."""
         g, it = self.g, self.dtype.itemsize
         return as_strided(
-            self.padded if buffer is None else buffer,
+            buffer,
             shape=(g.C, g.HH, g.WW, m, self.Q),
-            strides=(self.Hp * self.Wp * it, self.Wp * it, it, self.image * it, it),
+            strides=(self.Hp * self.row * it, self.row * it, it, self.image * it, it),
         )
 
     def columns(self, x: np.ndarray):
-        """Yield ``(n0, m, cols)`` for each chunk of images, ``cols`` of shape (K, m*Q)."""
-        g, p = self.g, self.g.pad
+        """Yield ``(n0, m, cols)`` for each chunk of images, ``cols`` of shape (K, m*Q).
+
+        ``cols`` is a scratch array, overwritten by the next chunk.
+        """
+        g = self.g
+        padded = None
+        if g.pad or self.wide:
+            padded = scratch("conv.padded", (self.padded_size,), self.dtype)
+            padded[...] = 0  # the borders; the interior is overwritten chunk by chunk
+        all_cols = scratch("conv.cols", (self.K, self.nb * self.Q), self.dtype)
         for n0 in range(0, g.N, self.nb):
             m = min(self.nb, g.N - n0)
-            if p or self.wide:
-                xp = self._padded_view(m)
-                xp[:, :, p : p + g.H, p : p + g.W] = x[n0 : n0 + m]
-            else:
+            if padded is None:
                 xp = x[n0 : n0 + m]
-            cols = self.cols[:, : m * self.Q]
+            else:
+                self._interior(padded, m)[...] = x[n0 : n0 + m]
+                xp = self._padded_view(padded, m)
+            cols = all_cols[:, : m * self.Q]
             if self.wide:
-                np.copyto(cols.reshape(g.C, g.HH, g.WW, m, self.Q), self._runs(m))
+                np.copyto(cols.reshape(g.C, g.HH, g.WW, m, self.Q), self._runs(padded, m))
             else:
                 target = cols.reshape(g.C, g.HH, g.WW, m, g.H_out, g.W_out)
                 np.copyto(target, _windows(xp, g, (1, 2, 3, 0, 4, 5)))
@@ -214,27 +258,18 @@ class _Plan:
         """Sum column gradients ``dcols`` (K, m*Q) into ``dx`` (m, C, H, W), overwriting it."""
         g, m = self.g, dx.shape[0]
         if not self.wide:
-            _col2im(dcols.reshape(g.C, g.HH, g.WW, m, g.H_out, g.W_out), dx, self.scatter)
+            _col2im(dcols.reshape(g.C, g.HH, g.WW, m, g.H_out, g.W_out), dx, _scatter_plan(g))
             return
-        # A second padded buffer: self.padded still holds the input chunk's zero border.
-        if not hasattr(self, "_grad_padded"):
-            self._grad_padded = np.empty_like(self.padded)
-        grad_padded = self._grad_padded
+        # Not conv.padded: that buffer still holds the input chunk the generator is working on.
+        grad_padded = scratch("conv.grad_padded", (self.padded_size,), self.dtype)
         grad_padded[...] = 0
-        runs = self._runs(m, grad_padded)
+        runs = self._runs(grad_padded, m)
         dcols = dcols.reshape(g.C, g.HH, g.WW, m, self.Q)
         for i in range(g.HH):
             for j in range(g.WW):
                 target = runs[:, i, j]
                 target += dcols[:, i, j]
-        p = g.pad
-        dx[...] = self._padded_view(m, grad_padded)[:, :, p : p + g.H, p : p + g.W]
-
-    @property
-    def scatter(self) -> list:
-        if not hasattr(self, "_scatter"):
-            self._scatter = _scatter_plan(self.g)
-        return self._scatter
+        dx[...] = self._interior(grad_padded, m)
 
 
 def _windows(xp: np.ndarray, g: ConvGeometry, order: tuple[int, ...]) -> np.ndarray:
@@ -264,6 +299,7 @@ def _axis_plan(offset: int, pad: int, stride: int, size: int, size_out: int) -> 
     return slice(first, stop), slice(start, start + (stop - first - 1) * stride + 1, stride)
 
 
+@functools.lru_cache(maxsize=64)
 def _scatter_plan(g: ConvGeometry) -> list[tuple[int, int, slice, slice, slice, slice]]:
     """For each kernel offset (i, j) that touches the unpadded input: the source and target slices."""
     plan = []

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .scratch import scratch
+
 
 def select(mask: np.ndarray, values: np.ndarray, out: np.ndarray) -> np.ndarray:
     """Write ``np.where(mask, values, 0)`` into ``out`` (any strides) and return it.
@@ -20,7 +22,8 @@ def select(mask: np.ndarray, values: np.ndarray, out: np.ndarray) -> np.ndarray:
     out : ndarray, shape and dtype of ``values``
     """
     bits = np.dtype(f"i{values.dtype.itemsize}")
-    words = mask.astype(bits)
+    words = scratch("masking.words", np.broadcast_shapes(mask.shape, values.shape), bits)
+    np.copyto(words, mask)  # True -> 1, False -> 0
     np.negative(words, out=words)  # True -> all ones, False -> 0
     np.bitwise_and(values.view(bits), words, out=out.view(bits))
     return out
