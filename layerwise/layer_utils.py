@@ -12,9 +12,9 @@ returns ``None`` for ``dx`` when ``input_grad`` is False and skips computing it.
 from __future__ import annotations
 
 from ._layers.affine import affine_backward_weights
-from ._layers.conv_fast import conv_backward_fast_weights
-from ._layers.pool_fast import max_pool_relu_backward
-from .fast_layers import conv_backward_fast, conv_forward_fast, max_pool_backward_fast, max_pool_forward_fast
+from ._layers.conv_fast import conv_backward_fast_from, conv_backward_fast_weights, conv_forward_fast_chunks
+from ._layers.pool_fast import max_pool_forward_fast_chunks, max_pool_relu_backward, max_pool_relu_backward_writer
+from .fast_layers import conv_backward_fast, conv_forward_fast, max_pool_backward_fast
 from .layers import (
     affine_backward,
     affine_forward,
@@ -127,9 +127,13 @@ def conv_relu_pool_forward(x, w, b, conv_param, pool_param):
     pass no gradient), so the ReLU runs on the pooled, smaller array, and its backward pass is
     folded into the pool's (``max_pool_relu_backward``). The cache is
     ``(conv_cache, relu_cache, pool_cache)``; ``relu_cache`` holds the pooled values.
+
+    Each chunk of images the convolution computes is pooled while it is still in cache.
     """
-    a, conv_cache = conv_forward_fast(x, w, b, conv_param)
-    pooled, pool_cache = max_pool_forward_fast(a, pool_param)
+    a, conv_cache, conv_chunks = conv_forward_fast_chunks(x, w, b, conv_param)
+    pooled, pool_cache, pool_images = max_pool_forward_fast_chunks(a, pool_param)
+    for n0, m in conv_chunks:
+        pool_images(n0, m)
     out, relu_cache = relu_forward(pooled)
     return out, (conv_cache, relu_cache, pool_cache)
 
@@ -141,6 +145,9 @@ def conv_relu_pool_backward(dout, cache):
 
 def _conv_relu_pool_backward(dout, cache, input_grad: bool):
     conv_cache, relu_cache, pool_cache = cache
+    write_da = max_pool_relu_backward_writer(dout, relu_cache, pool_cache)
+    if write_da is not None:  # the usual 2x2 pool: its gradient goes straight into the conv's buffers
+        return conv_backward_fast_from(write_da, pool_cache[0].shape, conv_cache, input_grad=input_grad)
     da = max_pool_relu_backward(dout, relu_cache, pool_cache)  # = max_pool_backward_fast(relu_backward(...))
     if input_grad:
         return conv_backward_fast(da, conv_cache)

@@ -543,3 +543,140 @@ def test_scratch_arrays_are_aligned_and_reused():
     b = scratch("test.a", (2, 7), np.float64)
     assert np.shares_memory(a, b) or b.nbytes > a.nbytes
     assert not np.shares_memory(scratch("test.b", (3, 5), np.float32), scratch("test.a", (3, 5), np.float32))
+
+
+# --- the tiling 2x2 pool and the conv/pool passes fused chunk by chunk -------------------------
+
+POOL_2X2 = {"pool_height": 2, "pool_width": 2, "stride": 2}
+
+
+def _pool_by_offsets(dout, cache, relu_input=None):
+    """The general offset loop of the pool backward, which the 2x2 tiling path must equal."""
+    from layerwise._layers import pool_fast
+
+    x, pool_param, out = cache
+    g = pool_fast.pool_inputs("test", x, pool_param)[1]
+    return pool_fast._backward_by_offsets(x, out, dout, relu_input, g)
+
+
+def _pool_input(kind: str, dtype, rng) -> np.ndarray:
+    x = rng.standard_normal((3, 4, 8, 10)).astype(dtype)
+    if kind == "ties":  # many windows with a repeated maximum: the offset loop takes over
+        x = np.round(x).astype(dtype)
+    elif kind == "nonfinite":
+        x[0, 0, :2, :2] = np.nan
+        x[1, 1, 0, :2] = np.inf  # a tie of infinities
+        x[2, 3, 2, 3] = -np.inf
+        x[2, 2, :2, 2:4] = -np.inf  # a window of -inf only
+    elif kind == "signed zeros":  # -0.0 == +0.0: every window is a tie
+        x = np.where(rng.random(x.shape) < 0.5, -0.0, 0.0).astype(dtype)
+    return x
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kind", ["random", "ties", "nonfinite", "signed zeros"])
+def test_tiling_2x2_pool_backward_equals_offset_loop(dtype, kind):
+    from layerwise._layers.pool_fast import max_pool_relu_backward
+
+    rng = np.random.default_rng(16)
+    x = _pool_input(kind, dtype, rng)
+    out, cache = max_pool_forward_fast(x, POOL_2X2)
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    dout[0, 1, 0, 0], dout[2, 0, 1, 1], dout[1, 1, 0, 0] = np.inf, np.nan, -np.inf
+    dx = max_pool_backward_fast(dout, cache)
+    assert dx.dtype == dtype
+    np.testing.assert_array_equal(dx, _pool_by_offsets(dout, cache))
+    if kind != "nonfinite":  # the naive layer's argmax sends a NaN window's gradient to its first NaN
+        _, naive_cache = max_pool_forward_naive(x, POOL_2X2)
+        np.testing.assert_array_equal(dx, max_pool_backward_naive(dout, naive_cache))
+    np.testing.assert_array_equal(max_pool_relu_backward(dout, out, cache), _pool_by_offsets(dout, cache, out))
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 8, 8), (2, 3, 9, 8), (2, 3, 8, 7)])
+def test_pool_backward_on_non_tiling_shapes_is_unchanged(shape):
+    """A 2x2 stride-2 pool that leaves a row or column uncovered takes the offset loop."""
+    rng = np.random.default_rng(17)
+    x = rng.standard_normal(shape).astype(np.float32)
+    out, cache = max_pool_forward_fast(x, POOL_2X2)
+    dout = rng.standard_normal(out.shape).astype(np.float32)
+    np.testing.assert_array_equal(max_pool_backward_fast(dout, cache), _pool_by_offsets(dout, cache))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("ties_in", [None, 0, 4])
+def test_fused_conv_relu_pool_equals_unfused(dtype, ties_in, chunking):
+    """The sandwich's chunk-by-chunk passes give the layers' own results, bit for bit; a chunk with
+    ties (one image here, in the first or the last chunk) falls back to the offset loop alone."""
+    from layerwise._layers.conv_fast import conv_backward_fast_weights
+    from layerwise._layers.pool_fast import max_pool_relu_backward
+    from layerwise.layer_utils import _conv_relu_pool_backward, conv_relu_pool_backward, conv_relu_pool_forward
+    from layerwise.layers import relu_forward
+
+    rng = np.random.default_rng(18)
+    x = rng.standard_normal((5, 3, 12, 12)).astype(dtype)
+    w, b = rng.standard_normal((4, 3, 3, 3)).astype(dtype), rng.standard_normal(4).astype(dtype)
+    if ties_in is not None:
+        x[ties_in] = np.round(x[ties_in])
+        w, b = np.round(2 * w), np.round(b)  # integer conv outputs: ties in image ties_in
+    conv_param = {"stride": 1, "pad": 1}
+    a, conv_cache = conv_forward_fast(x, w, b, conv_param)
+    pooled, pool_cache = max_pool_forward_fast(a, POOL_2X2)
+    expected_out, relu_cache = relu_forward(pooled)
+    out, cache = conv_relu_pool_forward(x, w, b, conv_param, POOL_2X2)
+    np.testing.assert_array_equal(out, expected_out)
+    np.testing.assert_array_equal(cache[1], relu_cache)
+    np.testing.assert_array_equal(cache[2].x, a)
+    np.testing.assert_array_equal(cache[2].out, pooled)
+    assert cache[2].pool_param == POOL_2X2 and cache[0].conv_param == conv_param
+
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    da = max_pool_relu_backward(dout, relu_cache, pool_cache)
+    expected = conv_backward_fast(da, conv_cache)
+    for mine, theirs in zip(conv_relu_pool_backward(dout, cache), expected):
+        assert mine.dtype == dtype
+        np.testing.assert_array_equal(mine, theirs)
+    dx, dw, db = _conv_relu_pool_backward(dout, cache, input_grad=False)
+    assert dx is None
+    for mine, theirs in zip((dw, db), conv_backward_fast_weights(da, conv_cache)):
+        np.testing.assert_array_equal(mine, theirs)
+
+
+def test_fused_conv_relu_pool_caches_survive_other_calls():
+    """The fused passes reuse scratch buffers too; an earlier cache still gives its own gradients."""
+    from layerwise.layer_utils import conv_relu_pool_backward, conv_relu_pool_forward
+
+    rng = np.random.default_rng(19)
+    x1 = rng.standard_normal((4, 3, 32, 32)).astype(np.float32)
+    w, b = rng.standard_normal((8, 3, 7, 7)).astype(np.float32), rng.standard_normal(8).astype(np.float32)
+    out1, cache1 = conv_relu_pool_forward(x1, w, b, {"stride": 1, "pad": 3}, POOL_2X2)
+    expected_out1 = out1.copy()
+    dout = rng.standard_normal(out1.shape).astype(np.float32)
+    expected = [g.copy() for g in conv_relu_pool_backward(dout, cache1)]
+    x2 = rng.standard_normal((3, 2, 20, 20)).astype(np.float32)
+    out2, cache2 = conv_relu_pool_forward(x2, w[:, :2, :3, :3], b, {"stride": 1, "pad": 1}, POOL_2X2)
+    conv_relu_pool_backward(np.ones_like(out2), cache2)
+    max_pool_backward_fast(np.ones_like(out2), cache2[2])
+    np.testing.assert_array_equal(out1, expected_out1)
+    for again, first in zip(conv_relu_pool_backward(dout, cache1), expected):
+        np.testing.assert_array_equal(again, first)
+
+
+def test_fused_conv_relu_pool_backward_reports_mismatched_caches_as_unfused():
+    """Caches that do not fit together raise the message the unfused layers would."""
+    from layerwise.layer_utils import _conv_relu_pool_backward, conv_relu_pool_forward
+
+    rng = np.random.default_rng(20)
+    x = rng.standard_normal((2, 3, 8, 8))
+    w, b = rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)
+    out, (conv_cache, relu_cache, pool_cache) = conv_relu_pool_forward(x, w, b, {"stride": 1, "pad": 1}, POOL_2X2)
+    _, other_conv_cache = conv_forward_fast(x[:, :, :6, :6], w, b, {"stride": 1, "pad": 1})
+    dout = np.ones_like(out)
+    with pytest.raises(ValueError) as unfused:
+        conv_fast_module.conv_backward_fast_weights(pool_cache.x, other_conv_cache)
+    for input_grad in (True, False):
+        with pytest.raises(ValueError) as fused:
+            _conv_relu_pool_backward(dout, (other_conv_cache, relu_cache, pool_cache), input_grad)
+        expected = str(unfused.value)
+        if input_grad:
+            expected = expected.replace("conv_backward_fast_weights", "conv_backward_fast")
+        assert str(fused.value) == expected

@@ -17,6 +17,13 @@ serves windows that tile, overlap or leave rows/columns uncovered. :func:`max_po
 is the same loop for a pool followed by a ReLU, with the ReLU's gate applied by marking windows
 whose maximum is not positive as already found.
 
+The usual pool (2x2 windows, stride 2, tiling the input) has a faster path over whole contiguous
+rows: every pixel is compared with its window's maximum in one pass, and where no window has two
+maxima that mask is the answer; a batch (or chunk) with ties takes the offset loop instead, so the
+result is always the same. :func:`max_pool_relu_backward_writer` runs it a few images at a time,
+straight into the buffers of the convolution below (``layer_utils.conv_relu_pool_backward``), and
+:func:`max_pool_forward_fast_chunks` pools each chunk of a convolution's output while it is in cache.
+
 The row-pass result and the backward pass's masks are per-thread scratch arrays
 (:mod:`.scratch`), reused from call to call; outputs and caches are always new arrays.
 """
@@ -59,13 +66,34 @@ def max_pool_forward_fast(x: np.ndarray, pool_param: dict) -> tuple[np.ndarray, 
     cache : PoolFastCache
         ``(x, pool_param, out)``; the backward pass needs ``x`` and ``out`` unchanged.
     """
+    out, cache, pool_images = max_pool_forward_fast_chunks(x, pool_param)
+    pool_images(0, cache.x.shape[0])
+    return out, cache
+
+
+def max_pool_forward_fast_chunks(x: np.ndarray, pool_param: dict):
+    """:func:`max_pool_forward_fast` a few images at a time, for an input still being written.
+
+    The arguments are validated at once (``x``'s values are not read). Returns
+    ``(out, cache, pool_images)``: ``out`` is allocated, and ``pool_images(n0, m)`` fills
+    ``out[n0:n0+m]`` from ``x[n0:n0+m]``; every image must be pooled before ``out`` or ``cache``
+    is used. Windows never cross images, so any geometry can be pooled this way.
+    """
     x, g = pool_inputs("max_pool_forward_fast", x, pool_param)
+    out = np.empty((g.N, g.C, g.H_out, g.W_out), dtype=x.dtype)
+
+    def pool_images(n0: int, m: int) -> None:
+        _pool(x[n0 : n0 + m], g, out[n0 : n0 + m])
+
+    return out, PoolFastCache(x, dict(pool_param), out), pool_images
+
+
+def _pool(x: np.ndarray, g: PoolGeometry, out: np.ndarray) -> None:
+    """Each window's maximum of ``x`` (m, C, H, W) into ``out`` (m, C, H_out, W_out)."""
     row_views = [x[:, :, i : i + g.stride * (g.H_out - 1) + 1 : g.stride] for i in range(g.PH)]
     rows = _running_max(row_views, scratch("pool.rows", row_views[0].shape, x.dtype))
     span = g.stride * (g.W_out - 1) + 1
-    out = np.empty((g.N, g.C, g.H_out, g.W_out), dtype=x.dtype)
     _running_max([rows[..., j : j + span : g.stride] for j in range(g.PW)], out)
-    return out, PoolFastCache(x, dict(pool_param), out)
 
 
 def max_pool_backward_fast(dout: np.ndarray, cache: PoolFastCache) -> np.ndarray:
@@ -111,8 +139,33 @@ def max_pool_relu_backward(dout: np.ndarray, relu_cache: np.ndarray, cache: Pool
     return _backward("max_pool_relu_backward", dout, cache, relu_cache)
 
 
+def max_pool_relu_backward_writer(dout: np.ndarray, relu_cache: np.ndarray, cache: PoolFastCache):
+    """:func:`max_pool_relu_backward` a few images at a time, for a consumer that wants the
+    gradient in its own buffers (the convolution below the pool, see ``layer_utils``).
+
+    Validates the arguments as :func:`max_pool_relu_backward` does. For the usual pool (2x2 windows,
+    stride 2, tiling the input) returns ``write(n0, m, dx)``, which writes the gradient of images
+    ``n0:n0+m`` into ``dx`` (m, C, H, W), any strides, exactly as :func:`max_pool_relu_backward`
+    would; ``write`` must be called before any other pool backward in this thread (it reads a
+    scratch array). For other geometries returns None.
+    """
+    func = "max_pool_relu_backward"
+    x, out, dout, relu_input, g = _checked(func, dout, cache, relu_cache)
+    return _writer(x, out, dout, relu_input, g) if _tiles_2x2(g) else None
+
+
 def _backward(func: str, dout: np.ndarray, cache: PoolFastCache, relu_input: np.ndarray | None = None) -> np.ndarray:
     """The backward pass, with the upstream gradient gated by ``relu_input > 0`` when given."""
+    x, out, dout, relu_input, g = _checked(func, dout, cache, relu_input)
+    if not _tiles_2x2(g):
+        return _backward_by_offsets(x, out, dout, relu_input, g)
+    dx = np.empty(x.shape, dtype=x.dtype)
+    _writer(x, out, dout, relu_input, g)(0, g.N, dx)
+    return dx
+
+
+def _checked(func: str, dout, cache, relu_input):
+    """``(x, out, dout, relu_input, geometry)`` of a backward pass, validated, ``dout`` in x's dtype."""
     x, pool_param, out = v.cache_tuple(func, cache, 3)
     x, g = pool_inputs(func, x, pool_param)
     dout = upstream(func, dout, (g.N, g.C, g.H_out, g.W_out), x.dtype)
@@ -120,12 +173,33 @@ def _backward(func: str, dout: np.ndarray, cache: PoolFastCache, relu_input: np.
         raise TypeError(
             f"{func}: cache.out must be the output made by max_pool_forward_fast, got {v.describe(out)}"
         )
+    if relu_input is not None:
+        relu_input = v.float_array(func, "relu_cache", relu_input)
+        v.check_same_shape(func, "relu_cache", relu_input, "the pool output", out.shape)
+    return x, out, dout, relu_input, g
+
+
+def _writer(x, out, dout, relu_input, g: PoolGeometry):
+    """``write(n0, m, dx)`` for a tiling 2x2 pool: the gradient of images ``n0:n0+m`` into ``dx``."""
+    grad = dout  # where the ReLU passes nothing back, no window receives a gradient
+    if relu_input is not None:
+        grad = select(relu_input > 0, dout, scratch("pool.gated", out.shape, x.dtype))
+
+    def write(n0: int, m: int, dx: np.ndarray) -> None:
+        part = slice(n0, n0 + m)
+        if not _backward_2x2(x[part], out[part], grad[part], dx):  # ties: the general loop
+            relu_part = None if relu_input is None else relu_input[part]
+            dx[...] = _backward_by_offsets(x[part], out[part], dout[part], relu_part, g._replace(N=m))
+
+    return write
+
+
+def _backward_by_offsets(x, out, dout, relu_input, g: PoolGeometry) -> np.ndarray:
+    """The backward pass for any geometry: one pass over the windows per offset ``(i, j)``."""
     found = scratch("pool.found", out.shape, bool)  # windows whose first maximum has been seen
     if relu_input is None:
         found[...] = False
     else:  # where the ReLU passes nothing back, act as if the maximum had been found already
-        relu_input = v.float_array(func, "relu_cache", relu_input)
-        v.check_same_shape(func, "relu_cache", relu_input, "the pool output", out.shape)
         np.logical_not(relu_input > 0, out=found)
     disjoint = g.stride >= g.PH and g.stride >= g.PW
     tiles = disjoint and g.stride == g.PH == g.PW and g.H == g.H_out * g.PH and g.W == g.W_out * g.PW
@@ -141,6 +215,67 @@ def _backward(func: str, dout: np.ndarray, cache: PoolFastCache, relu_input: np.
         else:
             dx_view += select(hit, dout, share)
     return dx
+
+
+def _tiles_2x2(g: PoolGeometry) -> bool:
+    """Whether the windows are 2x2 with stride 2 and cover the input exactly (the usual pool)."""
+    return g.PH == g.PW == g.stride == 2 and g.H == 2 * g.H_out and g.W == 2 * g.W_out
+
+
+def _backward_2x2(x: np.ndarray, out: np.ndarray, grad: np.ndarray, dx: np.ndarray) -> bool:
+    """Backward pass of a tiling 2x2 stride-2 pool, in whole contiguous rows; False on ties.
+
+    Compares every pixel with its window's maximum in one pass (each output row, repeated
+    pixel-wise, against the two input rows of its windows), instead of one strided pass per
+    window offset. Where no window holds more than one maximum the mask is already "the first
+    maximum", and ``dx`` is the mask applied to ``grad`` spread over the windows. Where some window
+    has ties, the caller falls back to the offset loop, which picks the first maximum in row-major
+    order. A window none of whose pixels equals ``out`` (a NaN maximum) passes nothing, as there.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, 2*H_out, 2*W_out)
+    out : ndarray, shape (N, C, H_out, W_out)
+        Each window's maximum.
+    grad : ndarray, shape (N, C, H_out, W_out)
+        The gradient of each window's output (after the ReLU's gate, if any).
+    dx : ndarray, shape of x, any strides
+        Written with the gradient when the function returns True.
+    """
+    N, C, H_out, W_out = out.shape
+    rows = (N, C, H_out, 2, 2 * W_out)  # axis 3: the two input rows of a row of windows
+    hit = scratch("pool.hit2x2", rows, bool)
+    np.equal(x.reshape(rows), _each_twice(out, "pool.out2")[:, :, :, None, :], out=hit)
+    if _has_ties(hit):
+        return False
+    select(hit, _each_twice(grad, "pool.grad2")[:, :, :, None, :], np.reshape(dx, rows, copy=False))
+    return True
+
+
+def _has_ties(hit: np.ndarray) -> bool:
+    """Whether a window of a 2x2 tiling ``hit`` mask (N, C, H_out, 2, 2*W_out) has two maxima.
+
+    A window's two pixels in one row are one 16-bit word of the bool array: OR-ing a window's
+    two words gives a nonzero word exactly when the window has a maximum, so the windows hold
+    more maxima than there are windows with one iff some window holds two or more.
+    """
+    pairs = hit.view(np.uint16)  # (N, C, H_out, 2, W_out)
+    windows = scratch("pool.windows", pairs[:, :, :, 0].shape, np.uint16)
+    np.bitwise_or(pairs[:, :, :, 0], pairs[:, :, :, 1], out=windows)
+    return np.count_nonzero(hit) != np.count_nonzero(windows)
+
+
+def _each_twice(a: np.ndarray, name: str) -> np.ndarray:
+    """``np.repeat(a, 2, axis=-1)`` of a float array (float32: in the scratch array ``name``).
+
+    For float32, by one integer multiply: a 32-bit word ``u`` times ``2**32 + 1`` is the 64-bit
+    word holding ``u`` in both halves (3x faster than ``np.repeat``'s element-wise copies).
+    """
+    if a.dtype != np.float32:
+        return np.repeat(a, 2, axis=-1)
+    twice = scratch(name, a.shape[:-1] + (2 * a.shape[-1],), a.dtype)
+    np.multiply(a.view(np.uint32), np.uint64(0x1_0000_0001), out=twice.view(np.uint64), dtype=np.uint64)
+    return twice
 
 
 def _running_max(views: list[np.ndarray], out: np.ndarray) -> np.ndarray:
