@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from layerwise.fast_layers import conv_forward_fast, max_pool_forward_fast
-from layerwise.gradient_check import eval_numerical_gradient_array, rel_error
+from layerwise.gradient_check import rel_error
 from layerwise.layer_utils import (
     affine_bn_relu_backward,
     affine_bn_relu_forward,
@@ -28,19 +28,8 @@ from layerwise.layer_utils import (
 )
 from layerwise.layers import affine_forward, batchnorm_forward, layernorm_forward, spatial_batchnorm_forward
 
+from numeric import numeric_grads  # tests/numeric.py
 
-def numeric_grads(forward, args, wrt, dout):
-    """Numeric gradients of ``sum(forward(*args)[0] * dout)`` with respect to ``args[i]`` for i in wrt."""
-    grads = []
-    for i in wrt:
-
-        def f(point, i=i):
-            call = list(args)
-            call[i] = point
-            return forward(*call)[0]
-
-        grads.append(eval_numerical_gradient_array(f, args[i], dout))
-    return grads
 
 
 def test_affine_relu_matches_numeric_gradient_notebook():

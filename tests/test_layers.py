@@ -21,7 +21,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from layerwise import layers
-from layerwise.gradient_check import eval_numerical_gradient, eval_numerical_gradient_array, rel_error
+from layerwise.gradient_check import eval_numerical_gradient, rel_error
 from layerwise.layers import (
     affine_backward,
     affine_forward,
@@ -46,19 +46,8 @@ from layerwise.layers import (
     svm_loss,
 )
 
+from numeric import numeric_grads  # tests/numeric.py
 
-def numeric_grads(forward, args, wrt, dout):
-    """Numeric gradients of ``sum(forward(*args)[0] * dout)`` with respect to ``args[i]`` for i in wrt."""
-    grads = []
-    for i in wrt:
-
-        def f(point, i=i):
-            call = list(args)
-            call[i] = point
-            return forward(*call)[0]
-
-        grads.append(eval_numerical_gradient_array(f, args[i], dout))
-    return grads
 
 
 def as_tuple(grads):
