@@ -554,7 +554,7 @@ def _pool_by_offsets(dout, cache, relu_input=None):
     """The general offset loop of the pool backward, which the 2x2 tiling path must equal."""
     from layerwise._layers import pool_fast
 
-    x, pool_param, out = cache
+    x, pool_param, out = cache.x, cache.pool_param, cache.out
     g = pool_fast.pool_inputs("test", x, pool_param)[1]
     return pool_fast._backward_by_offsets(x, out, dout, relu_input, g)
 
@@ -585,10 +585,12 @@ def test_tiling_2x2_pool_backward_equals_offset_loop(dtype, kind):
     dout[0, 1, 0, 0], dout[2, 0, 1, 1], dout[1, 1, 0, 0] = np.inf, np.nan, -np.inf
     dx = max_pool_backward_fast(dout, cache)
     assert dx.dtype == dtype
-    np.testing.assert_array_equal(dx, _pool_by_offsets(dout, cache))
-    if kind != "nonfinite":  # the naive layer's argmax sends a NaN window's gradient to its first NaN
-        _, naive_cache = max_pool_forward_naive(x, POOL_2X2)
-        np.testing.assert_array_equal(dx, max_pool_backward_naive(dout, naive_cache))
+    _, naive_cache = max_pool_forward_naive(x, POOL_2X2)
+    np.testing.assert_array_equal(dx, max_pool_backward_naive(dout, naive_cache))
+    if kind != "nonfinite":  # the offset loop (the fused path) passes nothing back from a NaN window
+        np.testing.assert_array_equal(dx, _pool_by_offsets(dout, cache))
+    # the 2x2 tiling path of the fused sandwich, without the recorded offsets
+    np.testing.assert_array_equal(max_pool_backward_fast(dout, cache._replace(code=None)), _pool_by_offsets(dout, cache))
     np.testing.assert_array_equal(max_pool_relu_backward(dout, out, cache), _pool_by_offsets(dout, cache, out))
 
 
@@ -680,3 +682,143 @@ def test_fused_conv_relu_pool_backward_reports_mismatched_caches_as_unfused():
         if input_grad:
             expected = expected.replace("conv_backward_fast_weights", "conv_backward_fast")
         assert str(fused.value) == expected
+
+
+# --- the standalone backward from the offsets recorded by the forward ---------------------------
+
+CODE_PARAMS = [
+    ((3, 4, 8, 10), {"pool_height": 2, "pool_width": 2, "stride": 2}),  # tiles
+    ((3, 4, 9, 11), {"pool_height": 2, "pool_width": 2, "stride": 2}),  # leaves a row and a column
+    ((3, 4, 11, 10), {"pool_height": 2, "pool_width": 3, "stride": 3}),  # disjoint, with gaps
+    ((3, 4, 9, 9), {"pool_height": 3, "pool_width": 3, "stride": 2}),  # overlaps
+    ((3, 4, 8, 8), {"pool_height": 4, "pool_width": 2, "stride": 1}),  # overlaps a lot
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape, param", CODE_PARAMS)
+@pytest.mark.parametrize("kind", ["random", "ties", "nonfinite", "signed zeros"])
+def test_pool_backward_by_recorded_offsets_equals_naive(dtype, shape, param, kind):
+    """Bit for bit the naive layer's gradient where windows do not overlap; where they do, the
+    offset loop's (same additions in the same order); and NaN windows send theirs to the first NaN."""
+    rng = np.random.default_rng(21)
+    x = rng.standard_normal(shape).astype(dtype)
+    if kind == "ties":
+        x = np.maximum(np.round(x), 0).astype(dtype)
+    elif kind == "nonfinite":
+        x[0, 0, :3, :3] = np.nan
+        x[0, 1, 1, 1] = np.nan
+        x[1, 1, :2, :] = np.inf
+        x[2, 2] = -np.inf
+        x[2, 3, 1::2, ::3] = np.nan
+    elif kind == "signed zeros":
+        x = np.where(rng.random(shape) < 0.5, -0.0, 0.0).astype(dtype)
+    out, cache = max_pool_forward_fast(x, param)
+    assert cache.code is not None and cache.code.shape == out.shape
+    out_n, naive_cache = max_pool_forward_naive(x, param)
+    np.testing.assert_array_equal(out, out_n)
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    dout[0, 2, 0, 0], dout[1, 0, 1, 1] = np.inf, np.nan
+    dx = max_pool_backward_fast(dout, cache)
+    assert dx.dtype == dtype
+    overlap = param["stride"] < max(param["pool_height"], param["pool_width"])
+    if not overlap:
+        np.testing.assert_array_equal(dx, max_pool_backward_naive(dout, naive_cache))
+    else:
+        np.testing.assert_allclose(dx, max_pool_backward_naive(dout, naive_cache), rtol=1e-6, atol=1e-6)
+    if kind != "nonfinite":
+        assert np.array_equal(dx.view(f"u{dx.itemsize}"), _pool_by_offsets(dout, cache).view(f"u{dx.itemsize}"))
+    x_nan = np.isnan(x)
+    if x_nan.any():  # each NaN window's derivative lands on its first NaN, as in the naive layer (torch: its last)
+        expected = max_pool_backward_naive(np.where(np.isnan(out), 1, 0).astype(dtype), naive_cache)
+        got = max_pool_backward_fast(np.where(np.isnan(out), 1, 0).astype(dtype), cache)
+        np.testing.assert_array_equal(got, expected)
+        assert np.all(x_nan[got > 0])
+
+
+
+# --- the Winograd F(2x2, 3x3) path of conv_forward_fast ---------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("xs, F, pad", [
+    ((2, 5, 8, 8), 3, 1),  # even output
+    ((2, 4, 7, 9), 4, 1),  # odd output height
+    ((1, 3, 6, 5), 2, 0),  # batch 1, odd width, no padding
+    ((3, 2, 5, 6), 5, 2),  # pad 2
+    ((1, 1, 3, 3), 1, 0),  # a single output pixel
+    ((2, 3, 1, 4), 2, 2),  # fewer rows than the filter, padded up
+])
+def test_winograd_matches_naive(dtype, xs, F, pad, monkeypatch):
+    monkeypatch.setattr(conv_fast_module, "_WINOGRAD_MIN_CHANNELS", 1)
+    x, w, b, param = _conv_pair(dtype, (xs, (F, xs[1], 3, 3), 1, pad), 21)
+    g = conv_fast_module.conv_inputs("test", x, w, b, param, exact=False)[3]
+    assert conv_fast_module._uses_winograd(g)
+    out_n, _ = conv_forward_naive(x, w, b, param)
+    out_f, cache = conv_forward_fast(x, w, b, param)
+    assert out_f.dtype == dtype and out_f.shape == out_n.shape and out_f.flags.c_contiguous
+    assert isinstance(cache, conv_fast_module.ConvFastCache) and cache.x is x
+    scale = 1 + np.max(np.abs(out_n))
+    bound = 1e-12 if dtype == np.float64 else 50 * np.finfo(dtype).eps * 9 * xs[1]
+    assert np.max(np.abs(out_f - out_n)) <= bound * scale
+
+
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-10), (np.float32, 2e-4)])
+@pytest.mark.parametrize("xs, F, pad", [
+    ((3, 32, 8, 8), 8, 1),  # at the threshold
+    ((2, 48, 7, 6), 16, 1),  # odd height, above it
+    ((1, 64, 5, 5), 4, 0),
+    ((2, 40, 4, 3), 6, 2),
+])
+def test_winograd_large_channels_matches_im2col_and_naive(dtype, tol, xs, F, pad, monkeypatch):
+    x, w, b, param = _conv_pair(dtype, (xs, (F, xs[1], 3, 3), 1, pad), 22)
+    out_w, cache = conv_forward_fast(x, w, b, param)
+    monkeypatch.setattr(conv_fast_module, "_WINOGRAD_MIN_CHANNELS", 10**9)
+    out_i, _ = conv_forward_fast(x, w, b, param)
+    out_n, _ = conv_forward_naive(x, w, b, param)
+    assert out_w.dtype == dtype
+    assert rel_error(out_w.astype(np.float64), out_n) < tol or np.max(np.abs(out_w - out_n)) < tol * np.max(np.abs(out_n))
+    assert np.max(np.abs(out_w - out_i)) <= tol * np.max(np.abs(out_n))
+    # The backward pass (im2col) is unchanged by which forward path ran.
+    dout = np.random.default_rng(23).standard_normal(out_w.shape).astype(dtype)
+    for a, c in zip(conv_backward_fast(dout, cache), conv_backward_fast(dout, conv_forward_fast(x, w, b, param)[1])):
+        np.testing.assert_array_equal(a, c)
+
+
+@pytest.mark.parametrize("xs, ws, stride, expected", [
+    ((1, 32, 8, 8), (4, 32, 3, 3), 1, True),
+    ((1, 31, 8, 8), (4, 31, 3, 3), 1, False),  # below the channel threshold
+    ((1, 64, 8, 8), (4, 64, 3, 3), 2, False),  # strided
+    ((1, 64, 8, 8), (4, 64, 5, 5), 1, False),  # not 3x3
+    ((1, 64, 8, 8), (4, 64, 3, 1), 1, False),
+])
+def test_winograd_dispatch_rule(xs, ws, stride, expected, monkeypatch):
+    x, w, b, param = _conv_pair(np.float32, (xs, ws, stride, 1), 24)
+    g = conv_fast_module.conv_inputs("test", x, w, b, param, exact=False)[3]
+    assert conv_fast_module._WINOGRAD_MIN_CHANNELS == 32
+    assert conv_fast_module._uses_winograd(g) is expected
+    calls = []
+    monkeypatch.setattr(conv_fast_module, "winograd_forward", lambda *a: calls.append(1) or a[-1].fill(0))
+    conv_forward_fast(x, w, b, param)
+    assert bool(calls) is expected
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@HYPOTHESIS
+@given(
+    N=st.integers(1, 3), C=st.integers(1, 4), F=st.integers(1, 3), H=st.integers(1, 9), W=st.integers(1, 9),
+    pad=st.integers(0, 3), seed=st.integers(0, 2**16), chunk=st.sampled_from([1, 1 << 20]),
+)
+def test_winograd_matches_naive_on_random_shapes(dtype, N, C, F, H, W, pad, seed, chunk, monkeypatch):
+    if H + 2 * pad < 3 or W + 2 * pad < 3:
+        return
+    monkeypatch.setattr(conv_fast_module, "_WINOGRAD_MIN_CHANNELS", 1)
+    import layerwise._layers.winograd as winograd_module
+
+    monkeypatch.setattr(winograd_module, "_CHUNK_BYTES", chunk)
+    x, w, b, param = _conv_pair(dtype, ((N, C, H, W), (F, C, 3, 3), 1, pad), seed)
+    out_n, _ = conv_forward_naive(x, w, b, param)
+    out_f, _ = conv_forward_fast(x, w, b, param)
+    scale = 1 + np.max(np.abs(out_n))
+    bound = 1e-12 if dtype == np.float64 else 50 * np.finfo(dtype).eps * 9 * C
+    assert np.max(np.abs(out_f - out_n)) <= bound * scale

@@ -53,6 +53,7 @@ from numpy.lib.stride_tricks import as_strided
 from .. import _validation as v
 from .geometry import ConvGeometry, conv_inputs, upstream
 from .scratch import scratch
+from .winograd import winograd_forward
 
 # Bytes of column matrix per chunk: about one core's L2 (1 MiB) and the chunk's other buffers stay
 # in L2/L3, large enough that BLAS calls amortise their start-up. Measured on ThreeLayerConvNet
@@ -60,6 +61,12 @@ from .scratch import scratch
 _CHUNK_BYTES = 1 << 21
 # The wide layout (stride 1) computes R/W_out times the needed columns; used up to this ratio.
 _WIDE_MAX_WASTE = 1.2
+# conv_forward_fast computes 3x3, stride-1 convolutions with at least this many input channels by
+# Winograd F(2x2, 3x3) (:mod:`.winograd`, 2.25x fewer multiplications). Below it the transforms'
+# layout changes cost more than the multiplications saved. Measured (1 BLAS thread, float32,
+# batch 128, ms, im2col -> Winograd): 16 channels 32x32 12.7 -> 22.6; 32 channels 16x16
+# 10.1 -> 9.0; 64x64 16x16 32.8 -> 26.0; 64->128 8x8 17.2 -> 13.1; 128 4x4 10.1 -> 7.1.
+_WINOGRAD_MIN_CHANNELS = 32
 
 
 class ConvFastCache(NamedTuple):
@@ -92,11 +99,26 @@ def conv_forward_fast(x: np.ndarray, w: Any, b: Any, conv_param: dict) -> tuple[
         not reach are dropped, as in ``torch.nn.functional.conv2d``.
     cache : ConvFastCache
         ``(x, w, b, conv_param)`` for :func:`conv_backward_fast`.
+
+    Notes
+    -----
+    3x3 filters with stride 1 and at least ``_WINOGRAD_MIN_CHANNELS`` input channels are computed
+    by Winograd F(2x2, 3x3) (see :func:`_uses_winograd`); the result differs from im2col's only
+    by rounding. The backward pass is the same either way.
     """
-    out, cache, chunks = conv_forward_fast_chunks(x, w, b, conv_param)
-    for _ in chunks:
-        pass
-    return out, cache
+    x, w, b, g = conv_inputs("conv_forward_fast", x, w, b, conv_param, exact=False)
+    out = np.empty((g.N, g.F, g.H_out, g.W_out), dtype=x.dtype)
+    if _uses_winograd(g):
+        winograd_forward(x, w, b, g, out)
+    else:
+        for _ in _forward_chunks(x, w, b, g, out):
+            pass
+    return out, ConvFastCache(x, w, b, dict(conv_param))
+
+
+def _uses_winograd(g: ConvGeometry) -> bool:
+    """Whether :func:`conv_forward_fast` takes the Winograd path: 3x3, stride 1, C large enough."""
+    return g.HH == 3 and g.WW == 3 and g.stride == 1 and g.C >= _WINOGRAD_MIN_CHANNELS
 
 
 def conv_forward_fast_chunks(x: np.ndarray, w: Any, b: Any, conv_param: dict):

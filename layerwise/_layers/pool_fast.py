@@ -45,7 +45,11 @@ class PoolFastCache(NamedTuple):
 
     x: np.ndarray
     pool_param: dict
-    out: np.ndarray  # (N, C, H_out, W_out): each window's maximum, found again in x by the backward
+    out: np.ndarray  # (N, C, H_out, W_out): each window's maximum
+    # (N, C, H_out, W_out) unsigned ints: the row-major offset of each window's first maximum (its
+    # first NaN in a NaN window); None where the forward did not record it (the fused conv sandwich),
+    # and the backward finds the maxima again in x.
+    code: np.ndarray | None = None
 
 
 def max_pool_forward_fast(x: np.ndarray, pool_param: dict) -> tuple[np.ndarray, PoolFastCache]:
@@ -64,11 +68,13 @@ def max_pool_forward_fast(x: np.ndarray, pool_param: dict) -> tuple[np.ndarray, 
     out : ndarray, shape (N, C, H_out, W_out), C-contiguous
         ``H_out = 1 + (H - pool_height) // stride``, ``W_out = 1 + (W - pool_width) // stride``.
     cache : PoolFastCache
-        ``(x, pool_param, out)``; the backward pass needs ``x`` and ``out`` unchanged.
+        ``(x, pool_param, out, code)``; ``code`` holds, for each window, the row-major offset
+        ``i * pool_width + j`` of its first maximum, to which the backward pass sends the gradient.
     """
     out, cache, pool_images = max_pool_forward_fast_chunks(x, pool_param)
     pool_images(0, cache.x.shape[0])
-    return out, cache
+    g = pool_inputs("max_pool_forward_fast", cache.x, pool_param)[1]
+    return out, cache._replace(code=_first_max_offsets(cache.x, out, g))
 
 
 def max_pool_forward_fast_chunks(x: np.ndarray, pool_param: dict):
@@ -94,6 +100,34 @@ def _pool(x: np.ndarray, g: PoolGeometry, out: np.ndarray) -> None:
     rows = _running_max(row_views, scratch("pool.rows", row_views[0].shape, x.dtype))
     span = g.stride * (g.W_out - 1) + 1
     _running_max([rows[..., j : j + span : g.stride] for j in range(g.PW)], out)
+
+
+def _first_max_offsets(x: np.ndarray, out: np.ndarray, g: PoolGeometry) -> np.ndarray:
+    """The row-major offset of each window's first maximum, as unsigned ints of ``out``'s shape.
+
+    The offset is the number of offsets before the first one that holds the maximum: the count of
+    the leading offsets whose element is below it (strictly, so a tie keeps the earlier offset).
+    In a window holding a NaN every comparison is False; those windows, rare, are then given the
+    offset of their first NaN, as ``np.argmax`` (the naive layer) chooses; torch's CPU kernel
+    takes the last NaN instead.
+    """
+    K = g.PH * g.PW
+    code = np.zeros(out.shape, dtype=np.min_scalar_type(K - 1))
+    not_yet = scratch("pool.not_yet", out.shape, bool)  # windows whose maximum comes later
+    below = scratch("pool.below", out.shape, bool)
+    for k, x_view in enumerate(_offset_views(x, g)):
+        if k == K - 1:  # a window whose maximum is none of the earlier offsets has it at the last
+            break
+        np.less(x_view, out, out=below if k else not_yet)
+        if k:
+            not_yet &= below
+        np.add(code, not_yet, out=code, casting="unsafe")
+    nan_windows = np.isnan(out)
+    if nan_windows.any():
+        code[nan_windows] = K - 1
+        for k, x_view in reversed(list(enumerate(_offset_views(x, g)))):
+            code[nan_windows & np.isnan(x_view)] = k
+    return code
 
 
 def max_pool_backward_fast(dout: np.ndarray, cache: PoolFastCache) -> np.ndarray:
@@ -157,6 +191,9 @@ def max_pool_relu_backward_writer(dout: np.ndarray, relu_cache: np.ndarray, cach
 def _backward(func: str, dout: np.ndarray, cache: PoolFastCache, relu_input: np.ndarray | None = None) -> np.ndarray:
     """The backward pass, with the upstream gradient gated by ``relu_input > 0`` when given."""
     x, out, dout, relu_input, g = _checked(func, dout, cache, relu_input)
+    code = getattr(cache, "code", None) if relu_input is None else None
+    if code is not None:
+        return _backward_by_code(code, dout, g)
     if not _tiles_2x2(g):
         return _backward_by_offsets(x, out, dout, relu_input, g)
     dx = np.empty(x.shape, dtype=x.dtype)
@@ -166,7 +203,14 @@ def _backward(func: str, dout: np.ndarray, cache: PoolFastCache, relu_input: np.
 
 def _checked(func: str, dout, cache, relu_input):
     """``(x, out, dout, relu_input, geometry)`` of a backward pass, validated, ``dout`` in x's dtype."""
-    x, pool_param, out = v.cache_tuple(func, cache, 3)
+    if isinstance(cache, PoolFastCache):
+        x, pool_param, out, code = cache
+        if code is not None and (not isinstance(code, np.ndarray) or code.shape != getattr(out, "shape", None)):
+            raise TypeError(
+                f"{func}: cache.code must be the offsets made by max_pool_forward_fast, got {v.describe(code)}"
+            )
+    else:
+        x, pool_param, out = v.cache_tuple(func, cache, 3)
     x, g = pool_inputs(func, x, pool_param)
     dout = upstream(func, dout, (g.N, g.C, g.H_out, g.W_out), x.dtype)
     if not isinstance(out, np.ndarray) or out.shape != dout.shape or out.dtype != x.dtype:
@@ -214,6 +258,30 @@ def _backward_by_offsets(x, out, dout, relu_input, g: PoolGeometry) -> np.ndarra
             select(hit, dout, dx_view)
         else:
             dx_view += select(hit, dout, share)
+    return dx
+
+
+def _backward_by_code(code: np.ndarray, dout: np.ndarray, g: PoolGeometry) -> np.ndarray:
+    """The backward pass from the recorded offsets: per offset k, ``dout`` where ``code == k``.
+
+    The same writes and additions, in the same order, as :func:`_backward_by_offsets`, so the
+    result is the same to the bit; only the masks come from ``code`` instead of comparing ``x``.
+    """
+    disjoint = g.stride >= g.PH and g.stride >= g.PW
+    tiles = disjoint and g.stride == g.PH == g.PW and g.H == g.H_out * g.PH and g.W == g.W_out * g.PW
+    dx = (np.empty if tiles else np.zeros)((g.N, g.C, g.H, g.W), dtype=dout.dtype)
+    bits = np.dtype(f"i{dout.itemsize}")
+    words = scratch("pool.words", code.shape, bits)  # all ones where the window's maximum is at k
+    share = None if disjoint else scratch("pool.share", code.shape, dout.dtype)
+    dout_bits = dout.view(bits)
+    for k, dx_view in enumerate(_offset_views(dx, g)):
+        np.equal(code, k, out=words, casting="unsafe")
+        np.negative(words, out=words)
+        if disjoint:  # each pixel lies in one window at most
+            np.bitwise_and(dout_bits, words, out=dx_view.view(bits))
+        else:
+            np.bitwise_and(dout_bits, words, out=share.view(bits))
+            dx_view += share
     return dx
 
 
