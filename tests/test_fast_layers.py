@@ -822,3 +822,178 @@ def test_winograd_matches_naive_on_random_shapes(dtype, N, C, F, H, W, pad, seed
     scale = 1 + np.max(np.abs(out_n))
     bound = 1e-12 if dtype == np.float64 else 50 * np.finfo(dtype).eps * 9 * C
     assert np.max(np.abs(out_f - out_n)) <= bound * scale
+
+
+# --- dx of conv_backward_fast by the Winograd forward ------------------------------------------
+
+
+def _winograd_dx_case(dtype, xs, F, pad, seed):
+    x, w, b, param = _conv_pair(dtype, (xs, (F, xs[1], 3, 3), 1, pad), seed)
+    out_n, cache_n = conv_forward_naive(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), param)
+    dout = np.random.default_rng(seed + 1).standard_normal(out_n.shape)
+    return x, w, b, param, dout, conv_backward_naive(dout, cache_n)
+
+
+def _fan_in(xs, F, pad):
+    """Most terms in one sum of the backward pass: dx's 9*F, or dw's and db's N*H_out*W_out."""
+    N, _, H, W = xs
+    return max(9 * F, N * (H + 2 * pad - 2) * (W + 2 * pad - 2))
+
+
+def _assert_backward_close(grads, grads_n, dtype, fan_in):
+    bound = 1e-12 if dtype == np.float64 else 50 * np.finfo(dtype).eps * fan_in
+    for got, ref in zip(grads, grads_n):
+        assert got.dtype == dtype and got.shape == ref.shape and got.flags.c_contiguous
+        assert np.max(np.abs(got - ref)) <= bound * (1 + np.max(np.abs(ref)))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("xs, F, pad", [
+    ((2, 5, 8, 8), 3, 1),  # even sizes
+    ((2, 4, 7, 9), 4, 1),  # odd height
+    ((1, 3, 6, 5), 2, 0),  # batch 1, odd width, no padding
+    ((3, 2, 5, 6), 5, 2),  # pad 2: the dx convolution is unpadded
+    ((1, 1, 3, 3), 1, 0),  # a single output pixel
+    ((2, 3, 1, 4), 2, 2),  # fewer rows than the filter, padded up
+    ((2, 3, 2, 2), 6, 1),
+    ((1, 2, 9, 1), 3, 1),  # one column
+])
+def test_winograd_dx_matches_naive(dtype, xs, F, pad, monkeypatch):
+    monkeypatch.setattr(conv_fast_module, "_WINOGRAD_DX_MIN_CHANNELS", 1)
+    x, w, b, param, dout, grads_n = _winograd_dx_case(dtype, xs, F, pad, 31)
+    g = conv_fast_module.conv_inputs("test", x, w, b, param, exact=False)[3]
+    assert conv_fast_module._uses_winograd_dx(g)
+    _, cache = conv_forward_fast(x, w, b, param)
+    grads = conv_backward_fast(dout.astype(dtype), cache)
+    _assert_backward_close(grads, grads_n, dtype, _fan_in(xs, F, pad))
+
+
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-10), (np.float32, 2e-4)])
+@pytest.mark.parametrize("xs, F, pad", [
+    ((3, 32, 8, 8), 8, 1),  # at the threshold
+    ((2, 31, 6, 6), 40, 1),  # just below it: im2col
+    ((2, 48, 7, 6), 16, 1),  # odd height, above it
+    ((1, 64, 5, 5), 4, 0),
+    ((2, 40, 4, 3), 33, 2),
+])
+def test_winograd_dx_large_channels_matches_im2col_and_naive(dtype, tol, xs, F, pad, monkeypatch):
+    x, w, b, param, dout, grads_n = _winograd_dx_case(dtype, xs, F, pad, 32)
+    dout = dout.astype(dtype)
+    _, cache = conv_forward_fast(x, w, b, param)
+    grads = conv_backward_fast(dout, cache)
+    monkeypatch.setattr(conv_fast_module, "_WINOGRAD_DX_MIN_CHANNELS", 10**9)
+    grads_i = conv_backward_fast(dout, cache)
+    for got, im2col, ref in zip(grads, grads_i, grads_n):
+        assert got.dtype == dtype
+        assert np.max(np.abs(got - ref)) <= tol * np.max(np.abs(ref))
+        assert np.max(np.abs(got - im2col)) <= tol * np.max(np.abs(ref))
+    # dw and db come from the same im2col chunks either way.
+    np.testing.assert_array_equal(grads[1], grads_i[1])
+    np.testing.assert_array_equal(grads[2], grads_i[2])
+
+
+@pytest.mark.parametrize("xs, ws, stride, pad, expected", [
+    ((1, 32, 8, 8), (4, 32, 3, 3), 1, 1, True),
+    ((1, 32, 8, 8), (2, 32, 3, 3), 1, 0, True),  # few filters: F does not matter
+    ((1, 32, 8, 8), (4, 32, 3, 3), 1, 2, True),
+    ((1, 32, 8, 8), (4, 32, 3, 3), 1, 3, False),  # the dx convolution would need padding -1
+    ((1, 31, 8, 8), (64, 31, 3, 3), 1, 1, False),  # below the channel threshold, however many filters
+    ((1, 64, 8, 8), (4, 64, 3, 3), 2, 1, False),  # strided
+    ((1, 64, 8, 8), (4, 64, 5, 5), 1, 1, False),  # not 3x3
+    ((1, 64, 8, 8), (4, 64, 3, 1), 1, 1, False),
+])
+def test_winograd_dx_dispatch_rule(xs, ws, stride, pad, expected, monkeypatch):
+    x, w, b, param = _conv_pair(np.float32, (xs, ws, stride, pad), 34)
+    g = conv_fast_module.conv_inputs("test", x, w, b, param, exact=False)[3]
+    assert conv_fast_module._WINOGRAD_DX_MIN_CHANNELS == 32
+    assert conv_fast_module._uses_winograd_dx(g) is expected
+    out, cache = conv_forward_fast(x, w, b, param)
+    calls = []
+    real = conv_fast_module._winograd_dx
+    monkeypatch.setattr(conv_fast_module, "_winograd_dx", lambda *a: calls.append(1) or real(*a))
+    conv_backward_fast(np.ones_like(out), cache)
+    assert bool(calls) is expected
+    # Only conv_backward_fast takes it: the fused and the weights-only backward never make dx this way.
+    calls.clear()
+    conv_fast_module.conv_backward_fast_weights(np.ones_like(out), cache)
+    assert not calls
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@HYPOTHESIS
+@given(
+    N=st.integers(1, 3), C=st.integers(1, 4), F=st.integers(1, 4), H=st.integers(1, 9), W=st.integers(1, 9),
+    pad=st.integers(0, 3), seed=st.integers(0, 2**16), chunk=st.sampled_from([1, 1 << 20]),
+)
+def test_winograd_dx_matches_naive_on_random_shapes(dtype, N, C, F, H, W, pad, seed, chunk, monkeypatch):
+    if H + 2 * pad < 3 or W + 2 * pad < 3:
+        return
+    monkeypatch.setattr(conv_fast_module, "_WINOGRAD_DX_MIN_CHANNELS", 1)
+    import layerwise._layers.winograd as winograd_module
+
+    monkeypatch.setattr(winograd_module, "_CHUNK_BYTES", chunk)
+    x, w, b, param, dout, grads_n = _winograd_dx_case(dtype, (N, C, H, W), F, pad, seed)
+    _, cache = conv_forward_fast(x, w, b, param)
+    grads = conv_backward_fast(dout.astype(dtype), cache)
+    _assert_backward_close(grads, grads_n, dtype, _fan_in((N, C, H, W), F, pad))
+
+
+def test_winograd_filter_transform_is_g_w_gt():
+    from layerwise._layers.winograd import _G, filter_transform
+
+    w = np.random.default_rng(35).standard_normal((5, 3, 3, 3))
+    u = filter_transform(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))  # strided input, as for dx
+    expected = (_G @ w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3) @ _G.T).transpose(2, 3, 1, 0).reshape(16, 5, 3)
+    np.testing.assert_allclose(u, expected, rtol=0, atol=1e-14)
+
+
+# --- the standalone backward of windows that do not overlap, by scattering to recorded indices ---
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape, param", CODE_PARAMS)
+@pytest.mark.parametrize("kind", ["random", "ties", "nonfinite", "signed zeros"])
+def test_pool_backward_by_recorded_indices_equals_by_offsets_and_naive(dtype, shape, param, kind):
+    """Where windows do not overlap the forward records each first maximum's index into x, and the
+    backward scatters to it: bit for bit the gradient from the offsets alone and the naive layer's
+    (NaN windows: their first NaN). Overlapping windows record no index."""
+    from layerwise._layers.pool_fast import _backward_by_code, pool_inputs
+
+    rng = np.random.default_rng(22)
+    x = rng.standard_normal(shape).astype(dtype)
+    if kind == "ties":
+        x = np.maximum(np.round(x), 0).astype(dtype)
+    elif kind == "nonfinite":
+        x[0, 0, :3, :3] = np.nan
+        x[0, 1, 1, 1] = np.nan
+        x[1, 1, :2, :] = np.inf
+        x[1, 2, 2:4, 2:4] = -np.inf
+        x[2, 2] = -np.inf
+        x[2, 3, 1::2, ::3] = np.nan
+    elif kind == "signed zeros":
+        x = np.where(rng.random(shape) < 0.5, -0.0, 0.0).astype(dtype)
+    out, cache = max_pool_forward_fast(x, param)
+    overlap = param["stride"] < max(param["pool_height"], param["pool_width"])
+    if overlap:
+        assert cache.index is None
+        return
+    assert cache.index.shape == out.shape and cache.index.dtype == np.intp
+    assert np.array_equal(x.ravel()[cache.index], out, equal_nan=True)
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    dout[0, 2, 0, 0], dout[1, 0, 1, 1], dout[2, 1, 0, 1] = np.inf, np.nan, -np.inf
+    dx = max_pool_backward_fast(dout, cache)
+    assert dx.dtype == dtype and dx.shape == x.shape
+    bits = f"u{dx.itemsize}"
+    g = pool_inputs("test", x, param)[1]
+    by_code = _backward_by_code(cache.code, dout, g)
+    assert np.array_equal(dx.view(bits), by_code.view(bits))
+    assert np.array_equal(dx.view(bits), max_pool_backward_fast(dout, cache._replace(index=None)).view(bits))
+    _, naive_cache = max_pool_forward_naive(x, param)
+    assert np.array_equal(dx.view(bits), max_pool_backward_naive(dout, naive_cache).view(bits))
+
+
+def test_pool_backward_rejects_a_foreign_index():
+    x = np.random.default_rng(23).standard_normal((2, 3, 8, 8)).astype(np.float32)
+    out, cache = max_pool_forward_fast(x, POOL_2X2)
+    with pytest.raises(TypeError, match="cache.index must be the indices made by max_pool_forward_fast"):
+        max_pool_backward_fast(np.ones_like(out), cache._replace(index=cache.index.astype(np.int32)))
