@@ -18,8 +18,11 @@ ratio         layerwise / torch; below 1 means layerwise is faster
 vs naive      naive time / layerwise time
 peak MB       model steps only, layerwise / torch: see "Peak memory"
 
-Layerwise and torch runs are interleaved (one of each, in turn) so that both see the same load
-on a shared machine. Layer inputs are float32 except the notebook's cells (float64, as in the
+Operation rows: layerwise and torch runs are interleaved in this process (one of each, in turn)
+so that both see the same load on a shared machine. Model-step rows: each framework runs in its
+own child process (see "Model steps"), alternating, because two thread pools in one process
+(OpenBLAS's and torch's OpenMP workers, which keep spinning after their work) fight over the
+cores and distort the comparison with more than one thread. Layer inputs are float32 except the notebook's cells (float64, as in the
 notebook). Torch inputs require grad, as in training; a torch backward row times
 ``y.backward(dout)`` on a kept graph.
 
@@ -39,13 +42,15 @@ Models: ``ThreeLayerConvNet()`` (3x32x32 input, 32 7x7 filters, hidden 100) at b
 ``TwoLayerNet`` (3072-100-10) at batch 32; ``FullyConnectedNet([100] * 4, normalization='batchnorm')``
 at batch 128; all float32.
 
-Peak memory
------------
+Model steps and peak memory
+---------------------------
 Each framework's model step runs in a fresh Python process that imports only its own framework
 (plus numpy), builds the model and a training array of ``TRAIN_SIZE`` examples, then resets the
 kernel's resident-set high-water mark (``/proc/self/clear_refs``) and reads the resident set
-(``VmRSS``). It then runs one warm-up step and ``PEAK_STEPS`` more, and reports ``VmHWM - VmRSS``
-from before the first step: every byte the steps made resident, the transient activations,
+(``VmRSS``). It then runs ``WARMUP_STEPS`` steps and ``--repeat`` timed ones, and reports the
+median step time and ``VmHWM - VmRSS`` from before the first step. ``CHILD_ROUNDS`` such processes
+run per framework, alternating layerwise and torch; a row shows the median over them. The memory
+figure is every byte the steps made resident, the transient activations,
 caches and gradients as well as whatever each framework keeps between steps (torch's ``.grad``
 tensors and allocator pools, NumPy's freed blocks that malloc keeps). Where ``clear_refs`` is
 unavailable the column shows ``-``.
@@ -76,7 +81,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "cifar-10-python.tar.gz"
 TRAIN_SIZE = 2000  # minibatches are gathered from a training array this large
-PEAK_STEPS = 3
+WARMUP_STEPS = 3
+CHILD_ROUNDS = 3
 
 
 def _parse() -> argparse.Namespace:
@@ -85,7 +91,7 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=None, help="timed runs per measurement (median)")
     parser.add_argument("--quick", action="store_true", help="fewer repeats, no naive layers, no notebook cells")
     parser.add_argument("--epoch", action="store_true", help="also train ThreeLayerConvNet for one epoch")
-    parser.add_argument("--peak", nargs=2, metavar=("MODEL", "FRAMEWORK"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=2, metavar=("MODEL", "FRAMEWORK"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.repeat is None:
         args.repeat = 5 if args.quick else 11
@@ -114,7 +120,7 @@ from layerwise.fast_layers import (  # noqa: E402
 from layerwise.solver import Solver  # noqa: E402
 
 torch = None
-if not (ARGS.peak and ARGS.peak[1] == "layerwise"):  # the layerwise memory child stays torch-free
+if not (ARGS.child and ARGS.child[1] == "layerwise"):  # the layerwise step child stays torch-free
     try:
         import torch
         import torch.nn.functional as TF
@@ -311,27 +317,34 @@ def torch_step(model, data, batch: int):
     return step
 
 
-def bench_model(name: str, repeat: int) -> dict:
-    model, batch = make_model(name), MODELS[name][1]
-    data = training_data()
-    steps = {"layerwise": layerwise_step(model, data, batch)}
-    if torch is not None:
-        steps["torch"] = torch_step(make_model(name), data, batch)
-    row = interleaved_ms(steps, repeat)
-    row["peak"] = {fw: peak_in_child(name, fw) for fw in steps}
+def bench_model(name: str) -> dict:
+    """Median step time and peak memory of each framework, from alternating child processes."""
+    frameworks = ["layerwise"] + (["torch"] if torch is not None else [])
+    runs: dict = {fw: [] for fw in frameworks}
+    for _ in range(CHILD_ROUNDS):
+        for fw in frameworks:
+            runs[fw].append(run_child(name, fw))
+    row: dict = {fw: _median([ms for ms, _ in runs[fw]]) for fw in frameworks}
+    row["peak"] = {fw: _median([mb for _, mb in runs[fw]]) for fw in frameworks}
     return row
 
 
-def peak_in_child(name: str, framework: str) -> float | None:
-    """Peak resident memory of ``framework``'s step of model ``name``, measured in a fresh process."""
-    command = [sys.executable, __file__, "--peak", name, framework]
+def _median(values: list) -> float | None:
+    values = [v for v in values if v is not None and v == v]
+    return float(np.median(values)) if values else None
+
+
+def run_child(name: str, framework: str) -> tuple[float | None, float | None]:
+    """``(median step ms, peak MB)`` of ``framework``'s step of model ``name``, in a fresh process."""
+    command = [sys.executable, __file__, "--child", name, framework, "--repeat", str(ARGS.repeat)]
     if ARGS.threads is not None:
         command += ["--threads", str(ARGS.threads)]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     try:
-        return float(result.stdout.split()[-1])
-    except (IndexError, ValueError):
-        return None
+        ms, mb = result.stdout.split()[-2:]
+        return float(ms), float(mb)
+    except ValueError:
+        return None, None
 
 
 def _status_kb(key: str) -> int:
@@ -342,21 +355,26 @@ def _status_kb(key: str) -> int:
     raise KeyError(key)
 
 
-def peak_child(name: str, framework: str) -> None:
-    """Body of the ``--peak`` child process: print the step's peak resident MB (see the docstring)."""
+def step_child(name: str, framework: str) -> None:
+    """Body of the ``--child`` process: print the median step ms and the peak resident MB."""
     model, batch = make_model(name), MODELS[name][1]
     data = training_data()
     step = (layerwise_step if framework == "layerwise" else torch_step)(model, data, batch)
     try:
         with open("/proc/self/clear_refs", "w") as refs:
             refs.write("5")  # reset VmHWM to the current resident set
+        before = _status_kb("VmRSS:")
     except OSError:
-        print("nan")
-        return
-    before = _status_kb("VmRSS:")
-    for _ in range(1 + PEAK_STEPS):
+        before = None
+    for _ in range(WARMUP_STEPS):
         step()
-    print(f"{(_status_kb('VmHWM:') - before) / 1024:.1f}")
+    times = []
+    for _ in range(ARGS.repeat):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    peak = "nan" if before is None else f"{(_status_kb('VmHWM:') - before) / 1024:.1f}"
+    print(f"{1e3 * float(np.median(times)):.3f} {peak}")
 
 
 # --- notebook cells ----------------------------------------------------------------------------
@@ -456,17 +474,18 @@ def one_epoch() -> None:
 
 
 def main() -> None:
-    if ARGS.peak:
+    if ARGS.child:
         if torch is not None and ARGS.threads is not None:
             torch.set_num_threads(ARGS.threads)
-        peak_child(*ARGS.peak)
+        step_child(*ARGS.child)
         return
     if torch is not None and ARGS.threads is not None:
         torch.set_num_threads(ARGS.threads)
     print(f"{platform.machine()} {_cpu_name()}, {os.cpu_count()} logical CPUs; Python {platform.python_version()}")
     print(f"numpy {np.__version__} ({_blas_info()}); torch "
           f"{torch.__version__ + f' with {torch.get_num_threads()} threads' if torch else 'not installed'}; "
-          f"median of {ARGS.repeat} interleaved runs; load average {os.getloadavg()[0]:.1f} at start")
+          f"ops: median of {ARGS.repeat} interleaved runs; steps: median of {CHILD_ROUNDS} alternating processes "
+          f"x {ARGS.repeat} steps; load average {os.getloadavg()[0]:.1f} at start")
     header = (f"{'case':<23} {'shape':<40} {'op':<5} {'naive ms':>9} {'layerwise ms':>12} {'torch ms':>9} "
               f"{'ratio':>6} {'vs naive':>9} {'peak MB lw/torch':>17}")
     print(header)
@@ -478,7 +497,7 @@ def main() -> None:
         for op, r in rows.items():
             _print_row(case[0], describe(case), op, r)
     for name, (label, batch) in MODELS.items():
-        r = bench_model(name, ARGS.repeat)
+        r = bench_model(name)
         peak = r.pop("peak")
         memory = f"{_fmt(peak.get('layerwise'), 7, 1)} /{_fmt(peak.get('torch'), 6, 1)}"
         _print_row(label, f"batch {batch}, float32, sgd", "step", r, memory)
