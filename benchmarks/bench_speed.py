@@ -106,7 +106,6 @@ if ARGS.threads is not None:
 import numpy as np  # noqa: E402  (after the thread environment is set)
 
 sys.path.insert(0, str(ROOT))
-from layerwise import optim  # noqa: E402
 from layerwise._layers.conv_naive import conv_backward_naive, conv_forward_naive  # noqa: E402
 from layerwise._layers.pool_naive import max_pool_backward_naive, max_pool_forward_naive  # noqa: E402
 from layerwise.classifiers.cnn import ThreeLayerConvNet  # noqa: E402

@@ -14,7 +14,7 @@ from __future__ import annotations
 from ._layers.affine import affine_backward_weights
 from ._layers.conv_fast import conv_backward_fast_from, conv_backward_fast_weights, conv_forward_fast_chunks
 from ._layers.pool_fast import max_pool_forward_fast_chunks, max_pool_relu_backward, max_pool_relu_backward_writer
-from .fast_layers import conv_backward_fast, conv_forward_fast, max_pool_backward_fast
+from .fast_layers import conv_backward_fast, conv_forward_fast
 from .layers import (
     affine_backward,
     affine_forward,

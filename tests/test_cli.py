@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -147,6 +146,17 @@ def test_optim_config_reaches_the_update_rule(tmp_path):
 def test_bad_settings_exit_2_with_a_message(tmp_path, capsys, arguments, message):
     assert _train(tmp_path / "run", *arguments) == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_bad_model_setting_leaves_no_run_folder(tmp_path, capsys):
+    assert _train(tmp_path / "run", "--hidden-dim", "-3") == 2
+    assert "TwoLayerNet: hidden_dim must be >= 1, got -3" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_demo_convolve_names_a_missing_image(tmp_path, capsys):
+    assert main(["demo", "convolve", str(tmp_path / "missing.npy"), "--out", str(tmp_path / "out.png")]) == 2
+    assert "missing.npy', which does not exist" in capsys.readouterr().err
 
 
 def test_an_existing_run_folder_is_never_overwritten(tmp_path, capsys):

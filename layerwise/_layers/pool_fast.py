@@ -3,11 +3,13 @@
 Forward: the maximum over a window is separable, so it is taken in two passes, first over the
 window's rows, then over its columns. The row pass takes the elementwise maximum of ``PH``
 strided row slices ``x[:, :, i::stride, :]``, each a run of whole contiguous rows; the column
-pass does the same with ``PW`` strided column slices of that smaller array. Nothing else is
-computed: the backward pass finds the maxima again.
+pass does the same with ``PW`` strided column slices of that smaller array. The standalone
+:func:`max_pool_forward_fast` then records where each window's first maximum is (``cache.code``,
+and ``cache.index`` when windows do not overlap), so its backward is a scatter; the fused forward of
+the conv sandwich records nothing and its backward finds the maxima again, as follows.
 
 Backward: each upstream derivative goes to the first maximum of its window in row-major order.
-For each window offset ``(i, j)`` in that order, the strided slice ``x[:, :, i::stride, j::stride]``
+Without a recorded position, for each window offset ``(i, j)`` in that order, the strided slice ``x[:, :, i::stride, j::stride]``
 (cut to ``(H_out, W_out)``) holds that element of every window; where it equals the window's
 maximum (the cached output) and no earlier offset of the window did, the derivative is added to
 the same slice of ``dx``. Within one offset the slice never hits a pixel twice, so adding on a view

@@ -14,7 +14,15 @@ from .. import _validation as v
 from .. import layer_utils, layers
 from ..layer_utils import *  # noqa: F401,F403  (re-exported for the notebooks)
 from ..layers import *  # noqa: F401,F403
-from ..layer_utils import _affine_bn_relu_backward, _affine_grads, _affine_ln_relu_backward, _affine_relu_backward
+from ..layer_utils import (
+    _affine_bn_relu_backward,
+    _affine_grads,
+    _affine_ln_relu_backward,
+    _affine_relu_backward,
+    affine_bn_relu_forward,
+    affine_ln_relu_forward,
+    affine_relu_forward,
+)
 from ..layers import affine_forward, dropout_backward, dropout_forward, softmax_loss
 from ._model_checks import float_dtype, model_input
 
@@ -241,6 +249,7 @@ class TwoLayerNet(FullyConnectedNet):
         reg: float = 0.0,
         dtype=np.float64,
     ):
+        v.int_value(type(self).__name__, "hidden_dim", hidden_dim, minimum=1)
         super().__init__(
             [hidden_dim], input_dim=input_dim, num_classes=num_classes, reg=reg, weight_scale=weight_scale, dtype=dtype
         )

@@ -53,6 +53,8 @@ def bundled_images() -> list[np.ndarray]:
 
 def read_image(path: Path) -> np.ndarray:
     """An RGB image (H, W, 3) of uint8 from a .npy file, or any format Pillow reads."""
+    if not path.is_file():
+        raise ValueError(f"demo convolve: IMAGE must be an image file, got {str(path)!r}, which does not exist")
     if path.suffix.lower() == ".npy":
         image = np.load(path, allow_pickle=False)
     else:

@@ -252,8 +252,7 @@ def _new_run_dir(options: dict[str, Any], model: str) -> Path:
         run_dir = Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{model}"
     if run_dir.exists() and any(run_dir.iterdir()):
         raise CommandError(f"--run-dir: {run_dir} already holds files; use --resume {run_dir} to continue it, or another folder")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    return run_dir
+    return run_dir  # created by the first file written into it, once the model has been built
 
 
 def _resumed_config(run_dir: Path, options: dict[str, Any]) -> dict[str, Any]:
