@@ -9,3 +9,7 @@ modules mirror the cs231n notebooks: ``layers``, ``fast_layers``, ``layer_utils`
 """
 
 __version__ = "0.1.0"
+
+from ._layers.threads import get_num_threads, set_num_threads
+
+__all__ = ["get_num_threads", "set_num_threads"]

@@ -12,8 +12,7 @@ returns ``None`` for ``dx`` when ``input_grad`` is False and skips computing it.
 from __future__ import annotations
 
 from ._layers.affine import affine_backward_weights
-from ._layers.conv_fast import conv_backward_fast_from, conv_backward_fast_weights, conv_forward_fast_chunks
-from ._layers.pool_fast import max_pool_forward_fast_chunks, max_pool_relu_backward, max_pool_relu_backward_writer
+from ._layers.conv_pool import conv_pool_forward, conv_pool_relu_backward
 from .fast_layers import conv_backward_fast, conv_forward_fast
 from .layers import (
     affine_backward,
@@ -124,18 +123,14 @@ def conv_relu_pool_forward(x, w, b, conv_param, pool_param):
 
     Computed as conv -> max pool -> ReLU: a window's maximum commutes with the (monotone) ReLU,
     and the gradients are the same too (where the window's maximum is not positive, both orders
-    pass no gradient), so the ReLU runs on the pooled, smaller array, and its backward pass is
-    folded into the pool's (``max_pool_relu_backward``). The cache is
-    ``(conv_cache, relu_cache, pool_cache)``; ``relu_cache`` holds the pooled values.
-
-    Each chunk of images the convolution computes is pooled while it is still in cache.
+    pass no gradient), so the ReLU runs on the pooled, smaller array and its backward pass is a
+    gate on the pool's. Where it can, the convolution and the pool run fused, chunk by chunk
+    (:mod:`layerwise._layers.conv_pool`). The cache is ``(conv_pool_cache, relu_cache)``;
+    ``relu_cache`` holds the pooled values.
     """
-    a, conv_cache, conv_chunks = conv_forward_fast_chunks(x, w, b, conv_param)
-    pooled, pool_cache, pool_images = max_pool_forward_fast_chunks(a, pool_param)
-    for n0, m in conv_chunks:
-        pool_images(n0, m)
+    pooled, conv_pool_cache = conv_pool_forward(x, w, b, conv_param, pool_param)
     out, relu_cache = relu_forward(pooled)
-    return out, (conv_cache, relu_cache, pool_cache)
+    return out, (conv_pool_cache, relu_cache)
 
 
 def conv_relu_pool_backward(dout, cache):
@@ -144,14 +139,8 @@ def conv_relu_pool_backward(dout, cache):
 
 
 def _conv_relu_pool_backward(dout, cache, input_grad: bool):
-    conv_cache, relu_cache, pool_cache = cache
-    write_da = max_pool_relu_backward_writer(dout, relu_cache, pool_cache)
-    if write_da is not None:  # the usual 2x2 pool: its gradient goes straight into the conv's buffers
-        return conv_backward_fast_from(write_da, pool_cache[0].shape, conv_cache, input_grad=input_grad)
-    da = max_pool_relu_backward(dout, relu_cache, pool_cache)  # = max_pool_backward_fast(relu_backward(...))
-    if input_grad:
-        return conv_backward_fast(da, conv_cache)
-    return (None, *conv_backward_fast_weights(da, conv_cache))
+    conv_pool_cache, relu_cache = cache
+    return conv_pool_relu_backward(dout, relu_cache, conv_pool_cache, input_grad)
 
 
 def conv_bn_relu_forward(x, w, b, gamma, beta, conv_param, bn_param):

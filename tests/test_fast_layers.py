@@ -388,7 +388,11 @@ def test_affine_backward_weights_matches_full_backward(dtype):
 @pytest.mark.parametrize("ties", [False, True])
 def test_conv_relu_pool_equals_the_layers_in_order(ties):
     """The sandwich pools before its ReLU; outputs and gradients equal conv -> relu -> pool's."""
-    from layerwise.layer_utils import _conv_relu_pool_backward, conv_relu_pool_backward, conv_relu_pool_forward
+    from layerwise.layer_utils import (
+        _conv_relu_pool_backward,
+        conv_relu_pool_backward,
+        conv_relu_pool_forward,
+    )
     from layerwise.layers import relu_backward, relu_forward
 
     rng = np.random.default_rng(9)
@@ -545,91 +549,40 @@ def test_scratch_arrays_are_aligned_and_reused():
     assert not np.shares_memory(scratch("test.b", (3, 5), np.float32), scratch("test.a", (3, 5), np.float32))
 
 
-# --- the tiling 2x2 pool and the conv/pool passes fused chunk by chunk -------------------------
+# --- the conv -> pool pair fused chunk by chunk (layerwise._layers.conv_pool) -----------------
 
 POOL_2X2 = {"pool_height": 2, "pool_width": 2, "stride": 2}
 
 
-def _pool_by_offsets(dout, cache, relu_input=None):
-    """The general offset loop of the pool backward, which the 2x2 tiling path must equal."""
-    from layerwise._layers import pool_fast
-
-    x, pool_param, out = cache.x, cache.pool_param, cache.out
-    g = pool_fast.pool_inputs("test", x, pool_param)[1]
-    return pool_fast._backward_by_offsets(x, out, dout, relu_input, g)
-
-
-def _pool_input(kind: str, dtype, rng) -> np.ndarray:
-    x = rng.standard_normal((3, 4, 8, 10)).astype(dtype)
-    if kind == "ties":  # many windows with a repeated maximum: the offset loop takes over
-        x = np.round(x).astype(dtype)
-    elif kind == "nonfinite":
-        x[0, 0, :2, :2] = np.nan
-        x[1, 1, 0, :2] = np.inf  # a tie of infinities
-        x[2, 3, 2, 3] = -np.inf
-        x[2, 2, :2, 2:4] = -np.inf  # a window of -inf only
-    elif kind == "signed zeros":  # -0.0 == +0.0: every window is a tie
-        x = np.where(rng.random(x.shape) < 0.5, -0.0, 0.0).astype(dtype)
-    return x
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("kind", ["random", "ties", "nonfinite", "signed zeros"])
-def test_tiling_2x2_pool_backward_equals_offset_loop(dtype, kind):
-    from layerwise._layers.pool_fast import max_pool_relu_backward
-
-    rng = np.random.default_rng(16)
-    x = _pool_input(kind, dtype, rng)
-    out, cache = max_pool_forward_fast(x, POOL_2X2)
-    dout = rng.standard_normal(out.shape).astype(dtype)
-    dout[0, 1, 0, 0], dout[2, 0, 1, 1], dout[1, 1, 0, 0] = np.inf, np.nan, -np.inf
-    dx = max_pool_backward_fast(dout, cache)
-    assert dx.dtype == dtype
-    _, naive_cache = max_pool_forward_naive(x, POOL_2X2)
-    np.testing.assert_array_equal(dx, max_pool_backward_naive(dout, naive_cache))
-    if kind != "nonfinite":  # the offset loop (the fused path) passes nothing back from a NaN window
-        np.testing.assert_array_equal(dx, _pool_by_offsets(dout, cache))
-    # the 2x2 tiling path of the fused sandwich, without the recorded offsets
-    np.testing.assert_array_equal(max_pool_backward_fast(dout, cache._replace(code=None)), _pool_by_offsets(dout, cache))
-    np.testing.assert_array_equal(max_pool_relu_backward(dout, out, cache), _pool_by_offsets(dout, cache, out))
-
-
-@pytest.mark.parametrize("shape", [(2, 3, 8, 8), (2, 3, 9, 8), (2, 3, 8, 7)])
-def test_pool_backward_on_non_tiling_shapes_is_unchanged(shape):
-    """A 2x2 stride-2 pool that leaves a row or column uncovered takes the offset loop."""
-    rng = np.random.default_rng(17)
-    x = rng.standard_normal(shape).astype(np.float32)
-    out, cache = max_pool_forward_fast(x, POOL_2X2)
-    dout = rng.standard_normal(out.shape).astype(np.float32)
-    np.testing.assert_array_equal(max_pool_backward_fast(dout, cache), _pool_by_offsets(dout, cache))
-
-
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("ties_in", [None, 0, 4])
-def test_fused_conv_relu_pool_equals_unfused(dtype, ties_in, chunking):
-    """The sandwich's chunk-by-chunk passes give the layers' own results, bit for bit; a chunk with
-    ties (one image here, in the first or the last chunk) falls back to the offset loop alone."""
+@pytest.mark.parametrize("pool_param", [POOL_2X2, {"pool_height": 2, "pool_width": 3, "stride": 3}])
+def test_fused_conv_relu_pool_equals_unfused(dtype, ties_in, pool_param, chunking):
+    """The fused chunk-by-chunk passes give the layers' own results, bit for bit, ties included
+    (one image of integer values: the windows' first maxima must be the same)."""
     from layerwise._layers.conv_fast import conv_backward_fast_weights
     from layerwise._layers.pool_fast import max_pool_relu_backward
-    from layerwise.layer_utils import _conv_relu_pool_backward, conv_relu_pool_backward, conv_relu_pool_forward
+    from layerwise.layer_utils import (
+        _conv_relu_pool_backward,
+        conv_relu_pool_backward,
+        conv_relu_pool_forward,
+    )
     from layerwise.layers import relu_forward
 
     rng = np.random.default_rng(18)
-    x = rng.standard_normal((5, 3, 12, 12)).astype(dtype)
+    x = rng.standard_normal((5, 3, 12, 13)).astype(dtype)
     w, b = rng.standard_normal((4, 3, 3, 3)).astype(dtype), rng.standard_normal(4).astype(dtype)
     if ties_in is not None:
         x[ties_in] = np.round(x[ties_in])
         w, b = np.round(2 * w), np.round(b)  # integer conv outputs: ties in image ties_in
     conv_param = {"stride": 1, "pad": 1}
     a, conv_cache = conv_forward_fast(x, w, b, conv_param)
-    pooled, pool_cache = max_pool_forward_fast(a, POOL_2X2)
+    pooled, pool_cache = max_pool_forward_fast(a, pool_param)
     expected_out, relu_cache = relu_forward(pooled)
-    out, cache = conv_relu_pool_forward(x, w, b, conv_param, POOL_2X2)
+    out, cache = conv_relu_pool_forward(x, w, b, conv_param, pool_param)
+    assert cache[0].code is not None  # the fused path
     np.testing.assert_array_equal(out, expected_out)
     np.testing.assert_array_equal(cache[1], relu_cache)
-    np.testing.assert_array_equal(cache[2].x, a)
-    np.testing.assert_array_equal(cache[2].out, pooled)
-    assert cache[2].pool_param == POOL_2X2 and cache[0].conv_param == conv_param
 
     dout = rng.standard_normal(out.shape).astype(dtype)
     da = max_pool_relu_backward(dout, relu_cache, pool_cache)
@@ -643,8 +596,31 @@ def test_fused_conv_relu_pool_equals_unfused(dtype, ties_in, chunking):
         np.testing.assert_array_equal(mine, theirs)
 
 
+@pytest.mark.parametrize("xs, ws, pool_param", [
+    ((2, 32, 8, 8), (4, 32, 3, 3), POOL_2X2),  # a Winograd convolution
+    ((2, 3, 9, 9), (4, 3, 3, 3), {"pool_height": 3, "pool_width": 3, "stride": 2}),  # overlapping windows
+])
+def test_conv_relu_pool_runs_the_layers_in_turn_where_it_cannot_fuse(xs, ws, pool_param):
+    from layerwise.layer_utils import conv_relu_pool_backward, conv_relu_pool_forward
+    from layerwise.layers import relu_backward, relu_forward
+
+    rng = np.random.default_rng(24)
+    x, w, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])
+    conv_param = {"stride": 1, "pad": 1}
+    out, cache = conv_relu_pool_forward(x, w, b, conv_param, pool_param)
+    assert cache[0].code is None and cache[0].pool is not None
+    a, conv_cache = conv_forward_fast(x, w, b, conv_param)
+    pooled, pool_cache = max_pool_forward_fast(a, pool_param)
+    expected, relu_cache = relu_forward(pooled)
+    np.testing.assert_array_equal(out, expected)
+    dout = rng.standard_normal(out.shape)
+    grads = conv_backward_fast(max_pool_backward_fast(relu_backward(dout, relu_cache), pool_cache), conv_cache)
+    for mine, theirs in zip(conv_relu_pool_backward(dout, cache), grads):
+        np.testing.assert_array_equal(mine, theirs)
+
+
 def test_fused_conv_relu_pool_caches_survive_other_calls():
-    """The fused passes reuse scratch buffers too; an earlier cache still gives its own gradients."""
+    """The fused passes reuse scratch buffers; an earlier cache still gives its own gradients."""
     from layerwise.layer_utils import conv_relu_pool_backward, conv_relu_pool_forward
 
     rng = np.random.default_rng(19)
@@ -657,34 +633,30 @@ def test_fused_conv_relu_pool_caches_survive_other_calls():
     x2 = rng.standard_normal((3, 2, 20, 20)).astype(np.float32)
     out2, cache2 = conv_relu_pool_forward(x2, w[:, :2, :3, :3], b, {"stride": 1, "pad": 1}, POOL_2X2)
     conv_relu_pool_backward(np.ones_like(out2), cache2)
-    max_pool_backward_fast(np.ones_like(out2), cache2[2])
     np.testing.assert_array_equal(out1, expected_out1)
     for again, first in zip(conv_relu_pool_backward(dout, cache1), expected):
         np.testing.assert_array_equal(again, first)
 
 
-def test_fused_conv_relu_pool_backward_reports_mismatched_caches_as_unfused():
-    """Caches that do not fit together raise the message the unfused layers would."""
-    from layerwise.layer_utils import _conv_relu_pool_backward, conv_relu_pool_forward
+def test_fused_conv_relu_pool_backward_reports_bad_gradients_as_unfused():
+    """A dout or ReLU cache of the wrong shape gets the message the unfused layers give."""
+    from layerwise._layers.pool_fast import max_pool_relu_backward
+    from layerwise.layer_utils import conv_relu_pool_backward, conv_relu_pool_forward
 
     rng = np.random.default_rng(20)
     x = rng.standard_normal((2, 3, 8, 8))
     w, b = rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)
-    out, (conv_cache, relu_cache, pool_cache) = conv_relu_pool_forward(x, w, b, {"stride": 1, "pad": 1}, POOL_2X2)
-    _, other_conv_cache = conv_forward_fast(x[:, :, :6, :6], w, b, {"stride": 1, "pad": 1})
-    dout = np.ones_like(out)
-    with pytest.raises(ValueError) as unfused:
-        conv_fast_module.conv_backward_fast_weights(pool_cache.x, other_conv_cache)
-    for input_grad in (True, False):
+    out, cache = conv_relu_pool_forward(x, w, b, {"stride": 1, "pad": 1}, POOL_2X2)
+    _, pool_cache = max_pool_forward_fast(conv_forward_fast(x, w, b, {"stride": 1, "pad": 1})[0], POOL_2X2)
+    for dout, relu_cache in [(out[:1], cache[1]), (out, cache[1][:, :2])]:
+        with pytest.raises(ValueError) as unfused:
+            max_pool_relu_backward(dout, relu_cache, pool_cache)
         with pytest.raises(ValueError) as fused:
-            _conv_relu_pool_backward(dout, (other_conv_cache, relu_cache, pool_cache), input_grad)
-        expected = str(unfused.value)
-        if input_grad:
-            expected = expected.replace("conv_backward_fast_weights", "conv_backward_fast")
-        assert str(fused.value) == expected
+            conv_relu_pool_backward(dout, (cache[0], relu_cache))
+        assert str(fused.value) == str(unfused.value)
 
 
-# --- the standalone backward from the offsets recorded by the forward ---------------------------
+# --- the standalone pool: recorded first maxima, scattered in the naive layer's order -----------
 
 CODE_PARAMS = [
     ((3, 4, 8, 10), {"pool_height": 2, "pool_width": 2, "stride": 2}),  # tiles
@@ -695,46 +667,75 @@ CODE_PARAMS = [
 ]
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("shape, param", CODE_PARAMS)
-@pytest.mark.parametrize("kind", ["random", "ties", "nonfinite", "signed zeros"])
-def test_pool_backward_by_recorded_offsets_equals_naive(dtype, shape, param, kind):
-    """Bit for bit the naive layer's gradient where windows do not overlap; where they do, the
-    offset loop's (same additions in the same order); and NaN windows send theirs to the first NaN."""
-    rng = np.random.default_rng(21)
+def _pool_input(kind: str, shape, dtype, rng) -> np.ndarray:
     x = rng.standard_normal(shape).astype(dtype)
     if kind == "ties":
         x = np.maximum(np.round(x), 0).astype(dtype)
     elif kind == "nonfinite":
         x[0, 0, :3, :3] = np.nan
         x[0, 1, 1, 1] = np.nan
-        x[1, 1, :2, :] = np.inf
-        x[2, 2] = -np.inf
+        x[1, 1, :2, :] = np.inf  # ties of infinities
+        x[1, 2, 2:4, 2:4] = -np.inf
+        x[2, 2] = -np.inf  # windows of -inf only
         x[2, 3, 1::2, ::3] = np.nan
-    elif kind == "signed zeros":
+    elif kind == "signed zeros":  # -0.0 == +0.0: every window is a tie
         x = np.where(rng.random(shape) < 0.5, -0.0, 0.0).astype(dtype)
+    return x
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape, param", CODE_PARAMS)
+@pytest.mark.parametrize("kind", ["random", "ties", "nonfinite", "signed zeros"])
+def test_pool_backward_is_the_naive_layers_to_the_bit(dtype, shape, param, kind):
+    """The forward records each window's first maximum (a NaN window's first NaN, as np.argmax
+    picks) as an index into x; the backward adds the derivatives there in the naive layer's window
+    order, so even overlapping windows give the naive result bit for bit, inf and NaN included. A
+    cache built by hand as (x, pool_param, out) finds the maxima again and gives the same."""
+    rng = np.random.default_rng(21)
+    x = _pool_input(kind, shape, dtype, rng)
     out, cache = max_pool_forward_fast(x, param)
-    assert cache.code is not None and cache.code.shape == out.shape
     out_n, naive_cache = max_pool_forward_naive(x, param)
     np.testing.assert_array_equal(out, out_n)
+    assert cache.index.shape == out.shape and cache.index.dtype == np.intp
+    assert np.array_equal(x.ravel()[cache.index], out, equal_nan=True)
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    dout[0, 2, 0, 0], dout[1, 0, 1, 1], dout[2, 1, 0, 1] = np.inf, np.nan, -np.inf
+    bits = f"u{np.dtype(dtype).itemsize}"
+    expected = max_pool_backward_naive(dout, naive_cache).view(bits)
+    dx = max_pool_backward_fast(dout, cache)
+    assert dx.dtype == dtype and dx.shape == x.shape
+    np.testing.assert_array_equal(dx.view(bits), expected)
+    by_hand = max_pool_backward_fast(dout, (x, param, out))
+    np.testing.assert_array_equal(by_hand.view(bits), expected)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape, param", [case for case in CODE_PARAMS if case[1]["stride"] >= case[1]["pool_height"]])
+@pytest.mark.parametrize("kind", ["random", "ties", "nonfinite", "signed zeros"])
+def test_scatter_by_code_into_strided_target_equals_the_scatter(dtype, shape, param, kind):
+    """The fused pair's backward writes by window offsets into a strided buffer: the same bits."""
+    from layerwise._layers.pool_fast import first_max_code, pool_inputs, scatter_by_code
+
+    rng = np.random.default_rng(25)
+    x = _pool_input(kind, shape, dtype, rng)
+    out, cache = max_pool_forward_fast(x, param)
+    g = pool_inputs("test", x, param)[1]
+    code = first_max_code(x, out, g, np.empty(out.shape, np.uint8))
     dout = rng.standard_normal(out.shape).astype(dtype)
     dout[0, 2, 0, 0], dout[1, 0, 1, 1] = np.inf, np.nan
-    dx = max_pool_backward_fast(dout, cache)
-    assert dx.dtype == dtype
-    overlap = param["stride"] < max(param["pool_height"], param["pool_width"])
-    if not overlap:
-        np.testing.assert_array_equal(dx, max_pool_backward_naive(dout, naive_cache))
-    else:
-        np.testing.assert_allclose(dx, max_pool_backward_naive(dout, naive_cache), rtol=1e-6, atol=1e-6)
-    if kind != "nonfinite":
-        assert np.array_equal(dx.view(f"u{dx.itemsize}"), _pool_by_offsets(dout, cache).view(f"u{dx.itemsize}"))
-    x_nan = np.isnan(x)
-    if x_nan.any():  # each NaN window's derivative lands on its first NaN, as in the naive layer (torch: its last)
-        expected = max_pool_backward_naive(np.where(np.isnan(out), 1, 0).astype(dtype), naive_cache)
-        got = max_pool_backward_fast(np.where(np.isnan(out), 1, 0).astype(dtype), cache)
-        np.testing.assert_array_equal(got, expected)
-        assert np.all(x_nan[got > 0])
+    buffer = np.full((shape[1], shape[0], shape[2], shape[3] + 3), 7, dtype=dtype)  # (C, N, H, W + 3)
+    target = buffer[..., : shape[3]].transpose(1, 0, 2, 3)
+    scatter_by_code(code, dout, g, target)
+    bits = f"u{np.dtype(dtype).itemsize}"
+    np.testing.assert_array_equal(target.view(bits), max_pool_backward_fast(dout, cache).view(bits))
+    assert np.all(buffer[..., shape[3] :] == 7)
 
+
+def test_pool_backward_rejects_a_foreign_index():
+    x = np.random.default_rng(23).standard_normal((2, 3, 8, 8)).astype(np.float32)
+    out, cache = max_pool_forward_fast(x, POOL_2X2)
+    with pytest.raises(TypeError, match="cache.index must be the indices made by max_pool_forward_fast"):
+        max_pool_backward_fast(np.ones_like(out), cache._replace(index=cache.index.astype(np.int32)))
 
 
 # --- the Winograd F(2x2, 3x3) path of conv_forward_fast ---------------------------------------
@@ -945,55 +946,3 @@ def test_winograd_filter_transform_is_g_w_gt():
     u = filter_transform(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))  # strided input, as for dx
     expected = (_G @ w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3) @ _G.T).transpose(2, 3, 1, 0).reshape(16, 5, 3)
     np.testing.assert_allclose(u, expected, rtol=0, atol=1e-14)
-
-
-# --- the standalone backward of windows that do not overlap, by scattering to recorded indices ---
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("shape, param", CODE_PARAMS)
-@pytest.mark.parametrize("kind", ["random", "ties", "nonfinite", "signed zeros"])
-def test_pool_backward_by_recorded_indices_equals_by_offsets_and_naive(dtype, shape, param, kind):
-    """Where windows do not overlap the forward records each first maximum's index into x, and the
-    backward scatters to it: bit for bit the gradient from the offsets alone and the naive layer's
-    (NaN windows: their first NaN). Overlapping windows record no index."""
-    from layerwise._layers.pool_fast import _backward_by_code, pool_inputs
-
-    rng = np.random.default_rng(22)
-    x = rng.standard_normal(shape).astype(dtype)
-    if kind == "ties":
-        x = np.maximum(np.round(x), 0).astype(dtype)
-    elif kind == "nonfinite":
-        x[0, 0, :3, :3] = np.nan
-        x[0, 1, 1, 1] = np.nan
-        x[1, 1, :2, :] = np.inf
-        x[1, 2, 2:4, 2:4] = -np.inf
-        x[2, 2] = -np.inf
-        x[2, 3, 1::2, ::3] = np.nan
-    elif kind == "signed zeros":
-        x = np.where(rng.random(shape) < 0.5, -0.0, 0.0).astype(dtype)
-    out, cache = max_pool_forward_fast(x, param)
-    overlap = param["stride"] < max(param["pool_height"], param["pool_width"])
-    if overlap:
-        assert cache.index is None
-        return
-    assert cache.index.shape == out.shape and cache.index.dtype == np.intp
-    assert np.array_equal(x.ravel()[cache.index], out, equal_nan=True)
-    dout = rng.standard_normal(out.shape).astype(dtype)
-    dout[0, 2, 0, 0], dout[1, 0, 1, 1], dout[2, 1, 0, 1] = np.inf, np.nan, -np.inf
-    dx = max_pool_backward_fast(dout, cache)
-    assert dx.dtype == dtype and dx.shape == x.shape
-    bits = f"u{dx.itemsize}"
-    g = pool_inputs("test", x, param)[1]
-    by_code = _backward_by_code(cache.code, dout, g)
-    assert np.array_equal(dx.view(bits), by_code.view(bits))
-    assert np.array_equal(dx.view(bits), max_pool_backward_fast(dout, cache._replace(index=None)).view(bits))
-    _, naive_cache = max_pool_forward_naive(x, param)
-    assert np.array_equal(dx.view(bits), max_pool_backward_naive(dout, naive_cache).view(bits))
-
-
-def test_pool_backward_rejects_a_foreign_index():
-    x = np.random.default_rng(23).standard_normal((2, 3, 8, 8)).astype(np.float32)
-    out, cache = max_pool_forward_fast(x, POOL_2X2)
-    with pytest.raises(TypeError, match="cache.index must be the indices made by max_pool_forward_fast"):
-        max_pool_backward_fast(np.ones_like(out), cache._replace(index=cache.index.astype(np.int32)))

@@ -10,6 +10,7 @@ import numpy as np
 from .. import _validation as v
 from .geometry import upstream
 from .masking import select
+from .threads import matmul
 
 
 class AffineCache(NamedTuple):
@@ -49,7 +50,7 @@ def affine_forward(x: np.ndarray, w: Any, b: Any) -> tuple[np.ndarray, AffineCac
             f"(x.shape={x.shape}, w.shape={w.shape})"
         )
     v.check_shape(func, "b", b, (w.shape[1],))
-    out = x.reshape(N, D) @ w
+    out = matmul(x.reshape(N, D), w)
     out += b
     return out, AffineCache(x, w, b)
 
@@ -70,7 +71,7 @@ def affine_backward(dout: np.ndarray, cache: AffineCache) -> tuple[np.ndarray, n
     """
     x, w, _ = v.cache_tuple("affine_backward", cache, 3)
     dout = upstream("affine_backward", dout, (x.shape[0], w.shape[1]), x.dtype)
-    dx = (dout @ w.T).reshape(x.shape)
+    dx = matmul(dout, w.T).reshape(x.shape)
     return (dx, *_weight_grads(dout, x))
 
 
@@ -83,7 +84,7 @@ def affine_backward_weights(dout: np.ndarray, cache: AffineCache) -> tuple[np.nd
 
 
 def _weight_grads(dout: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return x.reshape(x.shape[0], -1).T @ dout, dout.sum(axis=0)
+    return matmul(x.reshape(x.shape[0], -1).T, dout), dout.sum(axis=0)
 
 
 def relu_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

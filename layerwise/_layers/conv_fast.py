@@ -21,10 +21,10 @@ Each column is one output position of one image, its ``K`` rows ordered ``(c, i,
 
 * forward: ``product = w.reshape(F, K) @ cols``, shape ``(F, nb*Q)``, then one copy of its valid
   columns into ``out[n0:n1]`` (``(nb, F, H_out, W_out)``) that also adds the bias
-  (:func:`conv_forward_fast_chunks` lets the layer above read each chunk while it is in cache);
-* backward: the chunk's upstream gradient is copied (or, by :func:`conv_backward_fast_from`, written
-  by the layer above) into the same grid layout ``(F, nb*Q)`` (zeros in the dropped columns), summed
-  into ``db`` while in cache, and used so that ``dw.T += cols @ dout.T`` is one GEMM (BLAS reads the
+  (:func:`im2col_forward` hands each chunk's product to a consumer instead, so that
+  :mod:`.conv_pool` pools it while it is in cache);
+* backward: the chunk's upstream gradient is copied into the same grid layout ``(F, nb*Q)`` (zeros
+  in the dropped columns), summed into ``db`` while in cache, and used so that ``dw.T += cols @ dout.T`` is one GEMM (BLAS reads the
   transpose in place) and ``dcols = w.T @ dout``; ``dx`` is scattered back from ``dcols`` (col2im):
   wide layout, by adding each of the ``HH*WW`` runs into a padded gradient buffer; compact layout,
   by adding one strided slice per kernel offset, clipped to the unpadded input. Within one offset
@@ -32,6 +32,10 @@ Each column is one output position of one image, its ``K`` rows ordered ``(c, i,
   needed. For 3x3 stride-1 layers with enough input channels, :func:`conv_backward_fast` instead
   computes ``dx`` as one Winograd convolution of ``dout`` (:func:`_winograd_dx`) and the chunks
   make ``dw`` and ``db`` only.
+
+The chunks run on several threads (:mod:`.threads`), BLAS held to one thread meanwhile; each
+chunk writes its own part of the outputs and its own partial ``dw`` and ``db``, added up in chunk
+order, so the results are the same to the bit on any number of threads.
 
 The columns are rebuilt in the backward pass rather than cached: rebuilding a chunk in cache is
 cheaper than storing the whole-batch matrix and reading it back, and the cache stays
@@ -55,12 +59,14 @@ from numpy.lib.stride_tricks import as_strided
 from .. import _validation as v
 from .geometry import ConvGeometry, conv_inputs, upstream
 from .scratch import scratch
+from .threads import for_each_chunk
 from .winograd import winograd_forward
 
-# Bytes of column matrix per chunk: about one core's L2 (1 MiB) and the chunk's other buffers stay
-# in L2/L3, large enough that BLAS calls amortise their start-up. Measured on ThreeLayerConvNet
-# (3 images a chunk): 1 << 21 beats 1 << 22 by ~0.6 ms a step on one thread, loses ~0.5 ms on two.
-_CHUNK_BYTES = 1 << 21
+# Bytes of column matrix per chunk: the chunk's buffers stay in L2/L3, and chunks are large enough
+# that BLAS calls and the Python work per chunk amortise. Measured on a ThreeLayerConvNet step
+# (batch 50, float32, ms, 1/2/4/8 MiB): one thread 29.4/26.3/26.5/28.6, two threads
+# 24.6/18.3/16.7/18.4 (two threads, one chunk each at a time, want fewer, larger chunks).
+_CHUNK_BYTES = 1 << 22
 # The wide layout (stride 1) computes R/W_out times the needed columns; used up to this ratio.
 _WIDE_MAX_WASTE = 1.2
 # conv_forward_fast computes 3x3, stride-1 convolutions with at least this many input channels by
@@ -123,8 +129,12 @@ def conv_forward_fast(x: np.ndarray, w: Any, b: Any, conv_param: dict) -> tuple[
     if _uses_winograd(g):
         winograd_forward(x, w, b, g, out)
     else:
-        for _ in _forward_chunks(x, w, b, g, out):
-            pass
+        bias = b.reshape(1, g.F, 1, 1)
+
+        def copy_out(n0: int, m: int, grid: np.ndarray) -> None:
+            np.add(grid[..., : g.W_out].transpose(1, 0, 2, 3), bias, out=out[n0 : n0 + m])
+
+        im2col_forward(x, w, g, copy_out)
     return out, ConvFastCache(x, w, b, dict(conv_param))
 
 
@@ -155,31 +165,24 @@ def _winograd_dx(dout: np.ndarray, w: np.ndarray, g: ConvGeometry) -> np.ndarray
     return dx
 
 
-def conv_forward_fast_chunks(x: np.ndarray, w: Any, b: Any, conv_param: dict):
-    """:func:`conv_forward_fast` a few images at a time, so that the layer above can read each
-    chunk of the output while it is still in cache.
+def im2col_forward(x: np.ndarray, w: np.ndarray, g: ConvGeometry, consume) -> None:
+    """The convolution of ``x`` by ``w`` (no bias) chunk by chunk, on :mod:`.threads`'s threads.
 
-    The arguments are validated at once. Returns ``(out, cache, chunks)``: ``out`` is allocated but
-    only filled as the generator ``chunks`` runs; it yields ``(n0, m)`` once ``out[n0:n0+m]`` is
-    final, and must be run to the end before ``out`` or ``cache`` is used.
+    For each chunk, calls ``consume(n0, m, grid)`` in the thread that computed it: ``grid`` is the
+    (F, m, H_out, Wg) output of images ``n0:n0+m``, C-contiguous, whose first ``W_out`` columns
+    are the output and the rest (``Wg > W_out`` in the wide layout) are to be ignored; it is this
+    thread's scratch array, which ``consume`` may change but must not keep, and ``consume`` must
+    only write outputs of those images.
     """
-    x, w, b, g = conv_inputs("conv_forward_fast", x, w, b, conv_param, exact=False)
-    out = np.empty((g.N, g.F, g.H_out, g.W_out), dtype=x.dtype)
-    return out, ConvFastCache(x, w, b, dict(conv_param)), _forward_chunks(x, w, b, g, out)
-
-
-def _forward_chunks(x: np.ndarray, w: np.ndarray, b: np.ndarray, g: ConvGeometry, out: np.ndarray):
-    """Fill ``out`` chunk by chunk, yielding ``(n0, m)`` after writing ``out[n0:n0+m]``."""
     plan = _Plan(g, x.dtype)
     w2 = w.reshape(g.F, plan.K)
-    product = scratch("conv.product", (g.F, plan.nb * plan.Q), x.dtype)
-    bias = b.reshape(1, g.F, 1, 1)
-    for n0, m, cols in plan.columns(x):
-        chunk = product[:, : m * plan.Q]
-        np.matmul(w2, cols, out=chunk)
-        grid = chunk.reshape(g.F, m, g.H_out, plan.Wg)[:, :, :, : g.W_out]
-        np.add(grid.transpose(1, 0, 2, 3), bias, out=out[n0 : n0 + m])
-        yield n0, m
+
+    def work(_: int, n0: int, m: int) -> None:
+        product = scratch("conv.product", (g.F, m * plan.Q), x.dtype)
+        np.matmul(w2, plan.columns(x, n0, m), out=product)
+        consume(n0, m, product.reshape(g.F, m, g.H_out, plan.Wg))
+
+    for_each_chunk(plan.chunks(), work)
 
 
 def conv_backward_fast(dout: np.ndarray, cache: ConvFastCache) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -221,67 +224,58 @@ def conv_backward_fast_weights(dout: np.ndarray, cache: ConvFastCache) -> tuple[
     return dw, db
 
 
-def conv_backward_fast_from(write_dout, dout_shape: tuple, cache: ConvFastCache, *, input_grad: bool):
-    """:func:`conv_backward_fast` (or ``_weights`` when ``input_grad`` is False) with the upstream
-    gradient produced chunk by chunk by the layer above, straight into this layer's buffers.
-
-    ``write_dout(n0, m, target)`` must write the upstream derivatives of images ``n0:n0+m`` into
-    ``target`` (m, F, H_out, W_out), a strided view of a scratch array: the gradient is consumed in
-    cache, and the whole-batch ``dout`` array and its copy into the chunk buffers are never made.
-    ``dout_shape`` is the shape of the gradient ``write_dout`` makes, checked as ``dout``'s would be.
-
-    Returns
-    -------
-    dx : ndarray, shape (N, C, H, W), or None when ``input_grad`` is False
-    dw : ndarray, shape (F, C, HH, WW)
-    db : ndarray, shape (F,)
-    """
-    func = "conv_backward_fast" if input_grad else "conv_backward_fast_weights"
-    return _backward(func, dout_shape, cache, input_grad=input_grad, write_dout=write_dout)
-
-
-def _backward(func: str, dout, cache: ConvFastCache, *, input_grad: bool, write_dout=None):
-    """``(dx or None, dw, db)``; the upstream gradient is ``dout``, or written by ``write_dout``
-    (``dout`` is then its shape)."""
+def _backward(func: str, dout, cache: ConvFastCache, *, input_grad: bool):
+    """``(dx or None, dw, db)`` of the convolution cached in ``cache``, for upstream gradient ``dout``."""
     x, w, b, conv_param = v.cache_tuple(func, cache, 4)
     x, w, b, g = conv_inputs(func, x, w, b, conv_param, exact=False)
-    expected = (g.N, g.F, g.H_out, g.W_out)
-    if write_dout is not None and tuple(dout) != expected:
-        raise ValueError(
-            f"{func}: dout must have the shape of the forward output {expected}, got shape {tuple(dout)}"
-        )
-    upstream_given = write_dout is None
-    if upstream_given:
-        dout = upstream(func, dout, expected, x.dtype)
+    dout = upstream(func, dout, (g.N, g.F, g.H_out, g.W_out), x.dtype)
 
-        def write_dout(n0: int, m: int, target: np.ndarray) -> None:
-            np.copyto(target, dout[n0 : n0 + m])
+    def fill(n0: int, m: int, target: np.ndarray) -> None:
+        np.copyto(target, dout[n0 : n0 + m].transpose(1, 0, 2, 3))
 
+    if input_grad and _uses_winograd_dx(g):  # dx by Winograd, the chunks below make dw and db only
+        return (_winograd_dx(dout, w, g), *im2col_backward(x, w, g, fill, input_grad=False)[1:])
+    return im2col_backward(x, w, g, fill, input_grad)
+
+
+def im2col_backward(x: np.ndarray, w: np.ndarray, g: ConvGeometry, fill, input_grad: bool):
+    """``(dx or None, dw, db)`` of the convolution of ``x`` by ``w``, chunk by chunk on
+    :mod:`.threads`'s threads, the columns rebuilt from ``x``.
+
+    The upstream gradient is written by ``fill(n0, m, target)``, called in the chunk's thread: it
+    must write the derivatives of images ``n0:n0+m`` into ``target``, a strided view of a scratch
+    array with the axes (F, m, H_out, W_out) (images second, as the column matrix has them), so a
+    layer above can put its gradient straight there.
+    """
     dx = None
-    if input_grad and upstream_given and _uses_winograd_dx(g):
-        dx = _winograd_dx(dout, w, g)
-        input_grad = False  # the chunks below compute dw and db only
     plan = _Plan(g, x.dtype)
     K, Q = plan.K, plan.Q
-    db = np.zeros(g.F, dtype=x.dtype)
-    dw_t = np.zeros((K, g.F), dtype=x.dtype)  # dw transposed: cols @ dout.T is the faster GEMM
-    dw_chunk = np.empty_like(dw_t)
-    dout_chunk = scratch("conv.dout", (g.F, plan.nb, g.H_out, plan.Wg), x.dtype)
-    dout_chunk[..., g.W_out :] = 0  # the wide grid's dropped columns: zero gradient, they add nothing
+    chunks = plan.chunks()
+    # Each chunk's sums, added up in chunk order below: the same bits on any number of threads.
+    db_parts = np.empty((len(chunks), g.F), dtype=x.dtype)
+    dw_parts = np.empty((len(chunks), K, g.F), dtype=x.dtype)  # dw transposed: the faster GEMM
     if input_grad:
         w2t = w.reshape(g.F, K).T
-        dcols = scratch("conv.dcols", (K, plan.nb * Q), x.dtype)
         dx = np.empty_like(x, order="C")
-    for n0, m, cols in plan.columns(x):
-        write_dout(n0, m, dout_chunk[:, :m, :, : g.W_out].transpose(1, 0, 2, 3))
-        chunk_dout = dout_chunk[:, :m].reshape(g.F, m * Q)
-        db += chunk_dout.sum(axis=1)  # summed while in cache rather than in a pass over dout
-        np.matmul(cols, chunk_dout.T, out=dw_chunk)
-        dw_t += dw_chunk
+
+    def work(i: int, n0: int, m: int) -> None:
+        cols = plan.columns(x, n0, m)
+        grid = scratch("conv.dout", (g.F, m, g.H_out, plan.Wg), x.dtype)
+        grid[..., g.W_out :] = 0  # the wide grid's dropped columns: zero gradient, they add nothing
+        fill(n0, m, grid[..., : g.W_out])
+        chunk_dout = grid.reshape(g.F, m * Q)
+        np.sum(chunk_dout, axis=1, out=db_parts[i])  # summed while in cache rather than in a pass over dout
+        np.matmul(cols, chunk_dout.T, out=dw_parts[i])
         if input_grad:
-            chunk_dcols = dcols[:, : m * Q]
-            np.matmul(w2t, chunk_dout, out=chunk_dcols)
-            plan.col2im(chunk_dcols, dx[n0 : n0 + m])
+            dcols = scratch("conv.dcols", (K, m * Q), x.dtype)
+            np.matmul(w2t, chunk_dout, out=dcols)
+            plan.col2im(dcols, dx[n0 : n0 + m])
+
+    for_each_chunk(chunks, work)
+    db, dw_t = db_parts[0].copy(), dw_parts[0].copy()
+    for i in range(1, len(chunks)):
+        db += db_parts[i]
+        dw_t += dw_parts[i]
     dw = np.ascontiguousarray(dw_t.T).reshape(w.shape)
     return dx, dw, db
 
@@ -327,8 +321,11 @@ class _Plan:
         per_image = self.K * self.Q * self.dtype.itemsize
         self.nb = max(1, min(g.N, _CHUNK_BYTES // per_image))
         self.image = g.C * self.Hp * self.row
-        # Wide runs read up to WW - 1 elements past the chunk's last image: zeros after it.
-        self.padded_size = self.nb * self.image + (g.WW if self.wide else 0)
+
+    def padded_size(self, m: int) -> int:
+        """Elements of the padded buffer of ``m`` images; wide runs read up to ``WW - 1``
+        elements past the last image, zeros."""
+        return m * self.image + (self.g.WW if self.wide else 0)
 
     def _padded_view(self, buffer: np.ndarray, m: int) -> np.ndarray:
         """The first ``m`` images of a padded buffer, as (m, C, Hp, row)."""
@@ -348,31 +345,27 @@ class _Plan:
             strides=(self.Hp * self.row * it, self.row * it, it, self.image * it, it),
         )
 
-    def columns(self, x: np.ndarray):
-        """Yield ``(n0, m, cols)`` for each chunk of images, ``cols`` of shape (K, m*Q).
+    def chunks(self) -> list[tuple[int, int]]:
+        """``(n0, m)`` for each chunk: images ``n0:n0+m``."""
+        return [(n0, min(self.nb, self.g.N - n0)) for n0 in range(0, self.g.N, self.nb)]
 
-        ``cols`` is a scratch array, overwritten by the next chunk.
-        """
+    def columns(self, x: np.ndarray, n0: int, m: int) -> np.ndarray:
+        """The column matrix (K, m*Q) of images ``n0:n0+m`` of ``x``, in a scratch array of this
+        thread (overwritten by its next call)."""
         g = self.g
-        padded = None
         if g.pad or self.wide:
-            padded = scratch("conv.padded", (self.padded_size,), self.dtype)
-            padded[...] = 0  # the borders; the interior is overwritten chunk by chunk
-        all_cols = scratch("conv.cols", (self.K, self.nb * self.Q), self.dtype)
-        for n0 in range(0, g.N, self.nb):
-            m = min(self.nb, g.N - n0)
-            if padded is None:
-                xp = x[n0 : n0 + m]
-            else:
-                self._interior(padded, m)[...] = x[n0 : n0 + m]
-                xp = self._padded_view(padded, m)
-            cols = all_cols[:, : m * self.Q]
-            if self.wide:
-                np.copyto(cols.reshape(g.C, g.HH, g.WW, m, self.Q), self._runs(padded, m))
-            else:
-                target = cols.reshape(g.C, g.HH, g.WW, m, g.H_out, g.W_out)
-                np.copyto(target, _windows(xp, g, (1, 2, 3, 0, 4, 5)))
-            yield n0, m, cols
+            padded = scratch("conv.padded", (self.padded_size(m),), self.dtype)
+            padded[...] = 0  # the borders
+            self._interior(padded, m)[...] = x[n0 : n0 + m]
+            xp = self._padded_view(padded, m)
+        else:
+            xp = x[n0 : n0 + m]
+        cols = scratch("conv.cols", (self.K, m * self.Q), self.dtype)
+        if self.wide:
+            np.copyto(cols.reshape(g.C, g.HH, g.WW, m, self.Q), self._runs(padded, m))
+        else:
+            np.copyto(cols.reshape(g.C, g.HH, g.WW, m, g.H_out, g.W_out), _windows(xp, g, (1, 2, 3, 0, 4, 5)))
+        return cols
 
     def col2im(self, dcols: np.ndarray, dx: np.ndarray) -> None:
         """Sum column gradients ``dcols`` (K, m*Q) into ``dx`` (m, C, H, W), overwriting it."""
@@ -380,8 +373,8 @@ class _Plan:
         if not self.wide:
             _col2im(dcols.reshape(g.C, g.HH, g.WW, m, g.H_out, g.W_out), dx, _scatter_plan(g))
             return
-        # Not conv.padded: that buffer still holds the input chunk the generator is working on.
-        grad_padded = scratch("conv.grad_padded", (self.padded_size,), self.dtype)
+        # Not conv.padded: that buffer still holds the input chunk whose columns are in use.
+        grad_padded = scratch("conv.grad_padded", (self.padded_size(m),), self.dtype)
         grad_padded[...] = 0
         runs = self._runs(grad_padded, m)
         dcols = dcols.reshape(g.C, g.HH, g.WW, m, self.Q)

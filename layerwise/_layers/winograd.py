@@ -18,7 +18,8 @@ multiplications per output tile and channel pair instead of the 36 of the direct
 few whole-array slice operations in the input's dtype.
 
 The batch is processed a few images at a time (``nb`` chosen so the transformed input of one chunk
-stays near ``_CHUNK_BYTES``) in per-thread scratch buffers, as in :mod:`.conv_fast`. The tile grid
+stays near ``_CHUNK_BYTES``) in per-thread scratch buffers, the chunks spread over threads
+(:mod:`.threads`), as in :mod:`.conv_fast`. The tile grid
 covers ``ceil(H_out/2) x ceil(W_out/2)`` tiles; when an output size is odd the extra row/column is
 computed from zero padding and cropped.
 """
@@ -29,6 +30,7 @@ import numpy as np
 
 from .geometry import ConvGeometry
 from .scratch import scratch
+from .threads import for_each_chunk
 
 # Bytes of transformed input per chunk: the chunk's V, M and padded input stay in L2/L3.
 # Measured (1 thread, float32, batch 128): 1 << 20 beats 1 << 21 by 5-15% on 32-128 channels.
@@ -57,73 +59,73 @@ def winograd_forward(
 ) -> None:
     """Fill ``out`` (N, F, H_out, W_out) with the convolution of ``x`` (N, C, H, W) by the 3x3
     filters ``w`` (F, C, 3, 3), stride 1, plus ``b`` (F,), or no bias when ``b`` is None. All
-    arrays share one dtype; ``x`` and ``w`` may be any strided views."""
-    dtype = x.dtype
+    arrays share one dtype; ``x`` and ``w`` may be any strided views. The chunks of images run on
+    :mod:`.threads`'s threads."""
+    tH, tW = (g.H_out + 1) // 2, (g.W_out + 1) // 2
+    nb = max(1, min(g.N, _CHUNK_BYTES // (16 * g.C * tH * tW * x.dtype.itemsize)))
+    U = filter_transform(w)
+
+    def work(_: int, n0: int, m: int) -> None:
+        _winograd_chunk(x[n0 : n0 + m], U, b, g, out[n0 : n0 + m])
+
+    for_each_chunk([(n0, min(nb, g.N - n0)) for n0 in range(0, g.N, nb)], work)
+
+
+def _winograd_chunk(x: np.ndarray, U: np.ndarray, b: np.ndarray | None, g: ConvGeometry, out: np.ndarray) -> None:
+    """:func:`winograd_forward` of the ``m`` images ``x`` (m, C, H, W) into ``out`` (m, F, H_out,
+    W_out), with the transformed filters ``U`` (16, C, F)."""
+    dtype, m = x.dtype, x.shape[0]
     C, F, pad = g.C, g.F, g.pad
     tH, tW = (g.H_out + 1) // 2, (g.W_out + 1) // 2
     T = tH * tW
     Hp, Wp = 2 * tH + 2, 2 * tW + 2  # >= H + 2*pad: the zero border, plus one row/col when odd
-    nb = max(1, min(g.N, _CHUNK_BYTES // (16 * C * T * dtype.itemsize)))
-    U = filter_transform(w)
     H, W = min(g.H, Hp - pad), min(g.W, Wp - pad)  # rows/cols past the last tile are never read
 
     # Pixel-major buffers (y, x, image, channel): every transform is a slice over the two outer
     # axes with one long contiguous inner run (image, channel), and V[a, b] is the (tiles*m, C)
     # matrix BLAS wants. The layout is changed once on the way in and once on the way out.
-    padded = scratch("winograd.padded", (Hp, Wp, nb, C), dtype)
-    padded[...] = 0  # the borders; the interior is overwritten chunk by chunk
-    rows = scratch("winograd.rows", (4, tH, Wp, nb, C), dtype)
-    V = scratch("winograd.V", (16, T * nb, C), dtype)
-    M = scratch("winograd.M", (16, T * nb, F), dtype)
-    half = scratch("winograd.half", (2, 4, tH, tW, nb, F), dtype)
-    Y = scratch("winograd.Y", (2, 2, tH, tW, nb, F), dtype)
+    xp = scratch("winograd.padded", (Hp, Wp, m, C), dtype)
+    xp[...] = 0  # the borders
+    xp[pad : pad + H, pad : pad + W] = x[:, :, :H, :W].transpose(2, 3, 0, 1)
 
-    for n0 in range(0, g.N, nb):
-        m = min(nb, g.N - n0)
-        xp = padded[:, :, :m]
-        xp[pad : pad + H, pad : pad + W] = x[n0 : n0 + m, :, :H, :W].transpose(2, 3, 0, 1)
+    # B^T d: along the rows of each tile (rows 2*ty + i, i = 0..3).
+    d0, d1, d2, d3 = (xp[i : i + 2 * tH : 2] for i in range(4))
+    r = scratch("winograd.rows", (4, tH, Wp, m, C), dtype)
+    np.subtract(d0, d2, out=r[0])
+    np.add(d1, d2, out=r[1])
+    np.subtract(d2, d1, out=r[2])
+    np.subtract(d1, d3, out=r[3])
+    # (B^T d) B: along the columns.
+    V = scratch("winograd.V", (16, T * m, C), dtype)
+    v = V.reshape(4, 4, tH, tW, m, C)
+    for a in range(4):
+        e0, e1, e2, e3 = (r[a][:, j : j + 2 * tW : 2] for j in range(4))
+        np.subtract(e0, e2, out=v[a, 0])
+        np.add(e1, e2, out=v[a, 1])
+        np.subtract(e2, e1, out=v[a, 2])
+        np.subtract(e1, e3, out=v[a, 3])
 
-        # B^T d: along the rows of each tile (rows 2*ty + i, i = 0..3).
-        d0, d1, d2, d3 = (xp[i : i + 2 * tH : 2] for i in range(4))
-        r = rows[:, :, :, :m]
-        np.subtract(d0, d2, out=r[0])
-        np.add(d1, d2, out=r[1])
-        np.subtract(d2, d1, out=r[2])
-        np.subtract(d1, d3, out=r[3])
-        # (B^T d) B: along the columns.
-        v = V[:, : T * m].reshape(4, 4, tH, tW, m, C)
-        for a in range(4):
-            e0, e1, e2, e3 = (r[a][:, j : j + 2 * tW : 2] for j in range(4))
-            np.subtract(e0, e2, out=v[a, 0])
-            np.add(e1, e2, out=v[a, 1])
-            np.subtract(e2, e1, out=v[a, 2])
-            np.subtract(e1, e3, out=v[a, 3])
+    prod = scratch("winograd.M", (16, T * m, F), dtype)
+    np.matmul(V, U, out=prod)
 
-        prod = M[:, : T * m]
-        np.matmul(V[:, : T * m], U, out=prod)
-
-        # A^T M: along the rows; the bias rides on s[:, 1], which both output columns add once.
-        p = prod.reshape(4, 4, tH, tW, m, F)
-        s = half[:, :, :, :, :m]
-        np.add(p[0], p[1], out=s[0])
-        s[0] += p[2]
-        np.subtract(p[1], p[2], out=s[1])
-        s[1] -= p[3]
-        if b is not None:
-            s[:, 1] += b
-        # (A^T M) A: along the columns.
-        y = Y[:, :, :, :, :m]
-        for a in range(2):
-            np.add(s[a, 0], s[a, 1], out=y[a, 0])
-            y[a, 0] += s[a, 2]
-            np.subtract(s[a, 1], s[a, 2], out=y[a, 1])
-            y[a, 1] -= s[a, 3]
-        # Back to (n, f, y, x): one strided copy per position in the 2x2 tile, cropped when odd.
-        target = out[n0 : n0 + m]
-        for a in range(2):
-            for c in range(2):
-                rows_out, cols_out = (g.H_out - a + 1) // 2, (g.W_out - c + 1) // 2
-                np.copyto(
-                    target[:, :, a::2, c::2],
-                    y[a, c, :rows_out, :cols_out].transpose(2, 3, 0, 1),
-                )
+    # A^T M: along the rows; the bias rides on s[:, 1], which both output columns add once.
+    p = prod.reshape(4, 4, tH, tW, m, F)
+    s = scratch("winograd.half", (2, 4, tH, tW, m, F), dtype)
+    np.add(p[0], p[1], out=s[0])
+    s[0] += p[2]
+    np.subtract(p[1], p[2], out=s[1])
+    s[1] -= p[3]
+    if b is not None:
+        s[:, 1] += b
+    # (A^T M) A: along the columns.
+    y = scratch("winograd.Y", (2, 2, tH, tW, m, F), dtype)
+    for a in range(2):
+        np.add(s[a, 0], s[a, 1], out=y[a, 0])
+        y[a, 0] += s[a, 2]
+        np.subtract(s[a, 1], s[a, 2], out=y[a, 1])
+        y[a, 1] -= s[a, 3]
+    # Back to (n, f, y, x): one strided copy per position in the 2x2 tile, cropped when odd.
+    for a in range(2):
+        for c in range(2):
+            rows_out, cols_out = (g.H_out - a + 1) // 2, (g.W_out - c + 1) // 2
+            np.copyto(out[:, :, a::2, c::2], y[a, c, :rows_out, :cols_out].transpose(2, 3, 0, 1))

@@ -1,0 +1,144 @@
+"""The fast layers' own threads: the same bits on any number of threads, BLAS held to one thread
+while chunks run, errors raised in the caller, and the thread count settings."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+import layerwise
+from layerwise._layers import threads
+from layerwise._layers.threads import for_each_chunk, matmul
+
+
+@pytest.fixture(autouse=True)
+def default_threads():
+    yield
+    layerwise.set_num_threads(None)
+
+
+def _results_on(n_threads: int, compute):
+    layerwise.set_num_threads(n_threads)
+    return [np.array(a, copy=True) for a in compute()]
+
+
+def _assert_same_bits_on_1_2_3_threads(compute):
+    expected = _results_on(1, compute)
+    for n in (2, 3):
+        for got, want in zip(_results_on(n, compute), expected):
+            assert got.dtype == want.dtype
+            np.testing.assert_array_equal(got.view(f"u{got.itemsize}"), want.view(f"u{want.itemsize}"))
+
+
+@pytest.mark.parametrize("xs, ws, stride, pad", [
+    ((11, 3, 32, 32), (8, 3, 7, 7), 1, 3),  # wide im2col layout
+    ((9, 4, 15, 15), (6, 4, 3, 3), 2, 1),  # compact layout
+    ((9, 32, 10, 10), (8, 32, 3, 3), 1, 1),  # Winograd forward and dx
+])
+def test_conv_gives_the_same_bits_on_any_number_of_threads(xs, ws, stride, pad, monkeypatch):
+    from layerwise._layers import conv_fast, winograd
+    from layerwise.fast_layers import conv_backward_fast, conv_forward_fast
+
+    monkeypatch.setattr(conv_fast, "_CHUNK_BYTES", 1 << 14)  # many chunks
+    monkeypatch.setattr(winograd, "_CHUNK_BYTES", 1 << 14)
+    rng = np.random.default_rng(0)
+    x, w, b = (rng.standard_normal(s).astype(np.float32) for s in (xs, ws, ws[:1]))
+    param = {"stride": stride, "pad": pad}
+
+    def compute():
+        out, cache = conv_forward_fast(x, w, b, param)
+        return (out, *conv_backward_fast(np.cos(out), cache))
+
+    _assert_same_bits_on_1_2_3_threads(compute)
+
+
+def test_fused_conv_relu_pool_and_affine_give_the_same_bits_on_any_number_of_threads(monkeypatch):
+    from layerwise._layers import conv_fast
+    from layerwise.classifiers.cnn import ThreeLayerConvNet
+
+    monkeypatch.setattr(conv_fast, "_CHUNK_BYTES", 1 << 16)
+    np.random.seed(1)
+    model = ThreeLayerConvNet(num_filters=8, hidden_dim=1200, weight_scale=1e-2, reg=0.1)  # split products
+    rng = np.random.default_rng(1)
+    X, y = rng.standard_normal((12, 3, 32, 32)).astype(np.float32), rng.integers(0, 10, 12)
+
+    def compute():
+        loss, grads = model.loss(X, y)
+        return (np.array(loss), *(grads[k] for k in sorted(grads)))
+
+    _assert_same_bits_on_1_2_3_threads(compute)
+
+
+@pytest.mark.parametrize("shape_a, shape_b", [((40, 5000), (5000, 100)), ((5, 5000), (5000, 700))])
+def test_matmul_splits_rows_or_columns_and_equals_numpy(shape_a, shape_b):
+    rng = np.random.default_rng(2)
+    a, b = rng.standard_normal(shape_a).astype(np.float32), rng.standard_normal(shape_b).astype(np.float32)
+    expected = _results_on(1, lambda: [matmul(a, b)])[0]
+    np.testing.assert_allclose(expected, a.astype(np.float64) @ b, rtol=1e-4, atol=1e-3)
+    assert np.array_equal(_results_on(3, lambda: [matmul(a, b)])[0], expected)
+    assert np.array_equal(_results_on(2, lambda: [matmul(a, b)])[0], expected)
+    assert np.array_equal(_results_on(2, lambda: [matmul(a.T.copy().T, b)])[0], expected)
+
+
+def test_each_chunk_runs_once_with_blas_on_one_thread():
+    layerwise.set_num_threads(2)
+    seen, blas = [], []
+    lock = threading.Lock()
+
+    def work(i, n0, m):
+        with lock:
+            seen.append((i, n0, m, threading.get_ident()))
+            blas.append(threads._blas_threads())
+
+    chunks = [(n0, 3) for n0 in range(0, 60, 3)]
+    for_each_chunk(chunks, work)
+    assert sorted(s[:3] for s in seen) == [(i, *c) for i, c in enumerate(chunks)]
+    assert set(blas) == {1}
+
+
+def test_a_chunks_error_is_raised_in_the_caller_after_the_others_finish():
+    layerwise.set_num_threads(2)
+    done = []
+
+    def work(i, n0, m):
+        if i == 3:
+            raise ValueError("chunk 3 failed")
+        done.append(i)
+
+    with pytest.raises(ValueError, match="chunk 3 failed"):
+        for_each_chunk([(i, 1) for i in range(8)], work)
+    assert sorted(done) == [0, 1, 2, 4, 5, 6, 7]
+    for_each_chunk([(0, 1), (1, 1)], lambda i, n0, m: None)  # the pool is usable again
+
+
+def test_a_call_from_inside_a_chunk_runs_in_that_thread():
+    layerwise.set_num_threads(2)
+    inner = []
+
+    def work(i, n0, m):
+        me = threading.get_ident()
+        for_each_chunk([(0, 1), (1, 1)], lambda j, a, b: inner.append(threading.get_ident() == me))
+
+    for_each_chunk([(0, 1), (1, 1)], work)
+    assert inner == [True] * 4
+
+
+def test_thread_count_settings(monkeypatch):
+    layerwise.set_num_threads(3)
+    assert layerwise.get_num_threads() == 3
+    for bad in (0, -1, 2.0, True, "2"):
+        with pytest.raises(ValueError, match="set_num_threads: threads must be an int >= 1 or None, got"):
+            layerwise.set_num_threads(bad)
+    assert layerwise.get_num_threads() == 3  # a refused setting changes nothing
+    monkeypatch.setenv("LAYERWISE_NUM_THREADS", "5")
+    layerwise.set_num_threads(None)
+    assert layerwise.get_num_threads() == 5
+    monkeypatch.setenv("LAYERWISE_NUM_THREADS", "many")
+    layerwise.set_num_threads(None)
+    with pytest.raises(ValueError, match="LAYERWISE_NUM_THREADS must be an int >= 1, got 'many'"):
+        layerwise.get_num_threads()
+    monkeypatch.delenv("LAYERWISE_NUM_THREADS")
+    layerwise.set_num_threads(None)
+    assert 1 <= layerwise.get_num_threads() <= threads._blas_threads()
