@@ -44,3 +44,19 @@ def scratch(name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         buffers[name] = raw
     start = -raw.ctypes.data % _ALIGN
     return raw[start : start + nbytes].view(dtype).reshape(shape)
+
+
+def bordered(name: str, shape: tuple[int, ...], dtype: np.dtype, layout) -> np.ndarray:
+    """:func:`scratch` for a padded buffer whose interior the caller overwrites on every use and
+    whose border must be zero: zero-filled only when this thread's previous ``bordered`` call with
+    ``name`` had another ``layout`` (any hashable that fixes which elements are the interior) or got
+    other memory. Saves rewriting the whole buffer each time when the same layer runs chunk after
+    chunk; ``name`` must not also be used with :func:`scratch`.
+    """
+    array = scratch(name, shape, dtype)
+    layouts = _local.__dict__.setdefault("layouts", {})
+    key = (array.ctypes.data, array.shape, array.dtype.str, layout)
+    if layouts.get(name) != key:
+        array[...] = 0
+        layouts[name] = key
+    return array

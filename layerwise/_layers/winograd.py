@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from .geometry import ConvGeometry
-from .scratch import scratch
+from .scratch import bordered, scratch
 from .threads import for_each_chunk
 
 # Bytes of transformed input per chunk: the chunk's V, M and padded input stay in L2/L3.
@@ -84,8 +84,7 @@ def _winograd_chunk(x: np.ndarray, U: np.ndarray, b: np.ndarray | None, g: ConvG
     # Pixel-major buffers (y, x, image, channel): every transform is a slice over the two outer
     # axes with one long contiguous inner run (image, channel), and V[a, b] is the (tiles*m, C)
     # matrix BLAS wants. The layout is changed once on the way in and once on the way out.
-    xp = scratch("winograd.padded", (Hp, Wp, m, C), dtype)
-    xp[...] = 0  # the borders
+    xp = bordered("winograd.padded", (Hp, Wp, m, C), dtype, (pad, H, W))
     xp[pad : pad + H, pad : pad + W] = x[:, :, :H, :W].transpose(2, 3, 0, 1)
 
     # B^T d: along the rows of each tile (rows 2*ty + i, i = 0..3).
