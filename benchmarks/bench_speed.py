@@ -18,13 +18,14 @@ ratio         layerwise / torch; below 1 means layerwise is faster
 vs naive      naive time / layerwise time
 peak MB       model steps only, layerwise / torch: see "Peak memory"
 
-Operation rows: layerwise and torch runs are interleaved in this process (one of each, in turn)
-so that both see the same load on a shared machine. Model-step rows: each framework runs in its
-own child process (see "Model steps"), alternating, because two thread pools in one process
-(OpenBLAS's and torch's OpenMP workers, which keep spinning after their work) fight over the
-cores and distort the comparison with more than one thread. Layer inputs are float32 except the notebook's cells (float64, as in the
-notebook). Torch inputs require grad, as in training; a torch backward row times
-``y.backward(dout)`` on a kept graph.
+Every layerwise and torch figure comes from child processes that import one framework only,
+alternating layerwise and torch ``CHILD_ROUNDS`` times so that both see the same drift of a shared
+machine; a row shows the median over the rounds of each process's median. Two frameworks in one
+process would share the cores between their thread pools (layerwise's, OpenBLAS's, torch's OpenMP
+workers, which keep spinning after their work) and distort any comparison with more than one
+thread. The naive layers run once, in this process. Layer inputs are float32 except the
+notebook's cells (float64, as in the notebook). Torch inputs require grad, as in training; a torch
+backward row times ``y.backward(dout)`` on a kept graph.
 
 A model step is what :class:`layerwise.solver.Solver` does once per iteration, and the same in
 torch:
@@ -71,6 +72,7 @@ NumPy is imported. Without it both use their defaults (all cores).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import subprocess
@@ -155,17 +157,15 @@ MODELS = {
 # --- timing ------------------------------------------------------------------------------------
 
 
-def interleaved_ms(fns: dict, repeat: int) -> dict:
-    """Median milliseconds of each function in ``fns``, run in turn ``repeat`` times after a warm-up."""
-    for fn in fns.values():
-        fn()  # page in buffers, let BLAS and torch spin up their threads
-    times: dict = {name: [] for name in fns}
+def repeated_ms(fn, repeat: int) -> float:
+    """Median milliseconds of ``fn`` over ``repeat`` runs after a warm-up."""
+    fn()  # page in buffers, let the thread pools start
+    times = []
     for _ in range(repeat):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: 1e3 * float(np.median(t)) for name, t in times.items()}
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return 1e3 * float(np.median(times))
 
 
 def once_ms(fn) -> float:
@@ -177,8 +177,9 @@ def once_ms(fn) -> float:
 # --- operations --------------------------------------------------------------------------------
 
 
-def bench_conv(case, repeat: int) -> dict:
-    _, _, N, C, H, W, F, HH, WW, stride, pad, dtype, naive = case
+def conv_ops(case, framework: str, repeat: int) -> dict:
+    """``{"fwd": ms, "bwd": ms}``: median times of ``framework``'s convolution on ``case``."""
+    _, _, N, C, H, W, F, HH, WW, stride, pad, dtype, _ = case
     rng = np.random.default_rng(0)
     x = rng.standard_normal((N, C, H, W)).astype(dtype)
     w = rng.standard_normal((F, C, HH, WW)).astype(dtype)
@@ -186,52 +187,90 @@ def bench_conv(case, repeat: int) -> dict:
     param = {"stride": stride, "pad": pad}
     out, cache = conv_forward_fast(x, w, b, param)
     dout = rng.standard_normal(out.shape).astype(dtype)
-    forward = {"layerwise": lambda: conv_forward_fast(x, w, b, param)}
-    backward = {"layerwise": lambda: conv_backward_fast(dout, cache)}
-    if torch is not None:
-        xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
-        dt = torch.tensor(dout)
-        yt = TF.conv2d(xt, wt, bt, stride=stride, padding=pad)
+    if framework == "layerwise":
+        return {
+            "fwd": repeated_ms(lambda: conv_forward_fast(x, w, b, param), repeat),
+            "bwd": repeated_ms(lambda: conv_backward_fast(dout, cache), repeat),
+        }
+    xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    dt = torch.tensor(dout)
+    yt = TF.conv2d(xt, wt, bt, stride=stride, padding=pad)
 
-        def torch_backward():
-            xt.grad = wt.grad = bt.grad = None
-            yt.backward(dt, retain_graph=True)
+    def torch_backward():
+        xt.grad = wt.grad = bt.grad = None
+        yt.backward(dt, retain_graph=True)
 
-        forward["torch"] = lambda: TF.conv2d(xt, wt, bt, stride=stride, padding=pad)
-        backward["torch"] = torch_backward
-    rows = {"fwd": interleaved_ms(forward, repeat), "bwd": interleaved_ms(backward, repeat)}
-    if naive:
-        _, naive_cache = conv_forward_naive(x, w, b, param)
-        rows["fwd"]["naive"] = once_ms(lambda: conv_forward_naive(x, w, b, param))
-        rows["bwd"]["naive"] = once_ms(lambda: conv_backward_naive(dout, naive_cache))
-    return rows
+    return {
+        "fwd": repeated_ms(lambda: TF.conv2d(xt, wt, bt, stride=stride, padding=pad), repeat),
+        "bwd": repeated_ms(torch_backward, repeat),
+    }
 
 
-def bench_pool(case, repeat: int) -> dict:
-    _, _, N, C, H, W, _, PH, PW, stride, _, dtype, naive = case
+def pool_ops(case, framework: str, repeat: int) -> dict:
+    """``{"fwd": ms, "bwd": ms}``: median times of ``framework``'s max pool on ``case``."""
+    _, _, N, C, H, W, _, PH, PW, stride, _, dtype, _ = case
     rng = np.random.default_rng(0)
     x = rng.standard_normal((N, C, H, W)).astype(dtype)
     param = {"pool_height": PH, "pool_width": PW, "stride": stride}
     out, cache = max_pool_forward_fast(x, param)
     dout = rng.standard_normal(out.shape).astype(dtype)
-    forward = {"layerwise": lambda: max_pool_forward_fast(x, param)}
-    backward = {"layerwise": lambda: max_pool_backward_fast(dout, cache)}
-    if torch is not None:
-        xt = torch.tensor(x, requires_grad=True)
-        dt = torch.tensor(dout)
-        yt = TF.max_pool2d(xt, (PH, PW), stride)
+    if framework == "layerwise":
+        return {
+            "fwd": repeated_ms(lambda: max_pool_forward_fast(x, param), repeat),
+            "bwd": repeated_ms(lambda: max_pool_backward_fast(dout, cache), repeat),
+        }
+    xt = torch.tensor(x, requires_grad=True)
+    dt = torch.tensor(dout)
+    yt = TF.max_pool2d(xt, (PH, PW), stride)
 
-        def torch_backward():
-            xt.grad = None
-            yt.backward(dt, retain_graph=True)
+    def torch_backward():
+        xt.grad = None
+        yt.backward(dt, retain_graph=True)
 
-        forward["torch"] = lambda: TF.max_pool2d(xt, (PH, PW), stride)
-        backward["torch"] = torch_backward
-    rows = {"fwd": interleaved_ms(forward, repeat), "bwd": interleaved_ms(backward, repeat)}
-    if naive:
-        _, naive_cache = max_pool_forward_naive(x, param)
-        rows["fwd"]["naive"] = once_ms(lambda: max_pool_forward_naive(x, param))
-        rows["bwd"]["naive"] = once_ms(lambda: max_pool_backward_naive(dout, naive_cache))
+    return {"fwd": repeated_ms(lambda: TF.max_pool2d(xt, (PH, PW), stride), repeat), "bwd": repeated_ms(torch_backward, repeat)}
+
+
+def naive_ops(case) -> dict:
+    """``{"fwd": ms, "bwd": ms}`` of the naive layer on ``case``, timed once (they take seconds)."""
+    _, kind, N, C, H, W, F, HH, WW, stride, pad, dtype, _ = case
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    if kind == "conv":
+        w = rng.standard_normal((F, C, HH, WW)).astype(dtype)
+        b = rng.standard_normal(F).astype(dtype)
+        param = {"stride": stride, "pad": pad}
+        out, cache = conv_forward_naive(x, w, b, param)
+        dout = rng.standard_normal(out.shape).astype(dtype)
+        return {"fwd": once_ms(lambda: conv_forward_naive(x, w, b, param)),
+                "bwd": once_ms(lambda: conv_backward_naive(dout, cache))}
+    param = {"pool_height": HH, "pool_width": WW, "stride": stride}
+    out, cache = max_pool_forward_naive(x, param)
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    return {"fwd": once_ms(lambda: max_pool_forward_naive(x, param)),
+            "bwd": once_ms(lambda: max_pool_backward_naive(dout, cache))}
+
+
+def ops_child(framework: str) -> None:
+    """Body of the ``--child ops FRAMEWORK`` process: every case's medians, as JSON."""
+    times = {}
+    for case in CASES:
+        for op, ms in (conv_ops if case[1] == "conv" else pool_ops)(case, framework, ARGS.repeat).items():
+            times[f"{case[0]}|{op}"] = ms
+    print(json.dumps(times))
+
+
+def bench_ops() -> dict:
+    """``{(label, op): {framework: median ms}}`` from alternating child processes."""
+    frameworks = ["layerwise"] + (["torch"] if torch is not None else [])
+    runs: dict = {fw: [] for fw in frameworks}
+    for _ in range(CHILD_ROUNDS):
+        for fw in frameworks:
+            runs[fw].append(_child_output("ops", fw, json.loads, {}))
+    rows: dict = {}
+    for case in CASES:
+        for op in ("fwd", "bwd"):
+            key = f"{case[0]}|{op}"
+            rows[(case[0], op)] = {fw: _median([run.get(key) for run in runs[fw]]) for fw in frameworks}
     return rows
 
 
@@ -335,15 +374,25 @@ def _median(values: list) -> float | None:
 
 def run_child(name: str, framework: str) -> tuple[float | None, float | None]:
     """``(median step ms, peak MB)`` of ``framework``'s step of model ``name``, in a fresh process."""
-    command = [sys.executable, __file__, "--child", name, framework, "--repeat", str(ARGS.repeat)]
+
+    def parse(stdout: str) -> tuple[float, float]:
+        ms, mb = stdout.split()[-2:]
+        return float(ms), float(mb)
+
+    return _child_output(name, framework, parse, (None, None))
+
+
+def _child_output(what: str, framework: str, parse, failed):
+    """``parse`` of the output of ``--child what framework`` run in a fresh process, or ``failed``."""
+    command = [sys.executable, __file__, "--child", what, framework, "--repeat", str(ARGS.repeat)]
     if ARGS.threads is not None:
         command += ["--threads", str(ARGS.threads)]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     try:
-        ms, mb = result.stdout.split()[-2:]
-        return float(ms), float(mb)
+        return parse(result.stdout)
     except ValueError:
-        return None, None
+        print(f"child {what} {framework} failed: {result.stderr.strip()[-500:]}", file=sys.stderr)
+        return failed
 
 
 def _status_kb(key: str) -> int:
@@ -476,25 +525,30 @@ def main() -> None:
     if ARGS.child:
         if torch is not None and ARGS.threads is not None:
             torch.set_num_threads(ARGS.threads)
-        step_child(*ARGS.child)
+        if ARGS.child[0] == "ops":
+            ops_child(ARGS.child[1])
+        else:
+            step_child(*ARGS.child)
         return
     if torch is not None and ARGS.threads is not None:
         torch.set_num_threads(ARGS.threads)
     print(f"{platform.machine()} {_cpu_name()}, {os.cpu_count()} logical CPUs; Python {platform.python_version()}")
     print(f"numpy {np.__version__} ({_blas_info()}); torch "
           f"{torch.__version__ + f' with {torch.get_num_threads()} threads' if torch else 'not installed'}; "
-          f"ops: median of {ARGS.repeat} interleaved runs; steps: median of {CHILD_ROUNDS} alternating processes "
-          f"x {ARGS.repeat} steps; load average {os.getloadavg()[0]:.1f} at start")
+          f"ops and steps: median of {CHILD_ROUNDS} alternating processes per framework, each the median of "
+          f"{ARGS.repeat} runs; load average {os.getloadavg()[0]:.1f} at start")
     header = (f"{'case':<23} {'shape':<40} {'op':<5} {'naive ms':>9} {'layerwise ms':>12} {'torch ms':>9} "
               f"{'ratio':>6} {'vs naive':>9} {'peak MB lw/torch':>17}")
     print(header)
     print("-" * len(header))
+    ops = bench_ops()
     for case in CASES:
-        if ARGS.quick:
-            case = case[:-1] + (False,)
-        rows = (bench_conv if case[1] == "conv" else bench_pool)(case, ARGS.repeat)
-        for op, r in rows.items():
-            _print_row(case[0], describe(case), op, r)
+        naive = naive_ops(case) if case[-1] and not ARGS.quick else {}
+        for op in ("fwd", "bwd"):
+            row = dict(ops[(case[0], op)])
+            if op in naive:
+                row["naive"] = naive[op]
+            _print_row(case[0], describe(case), op, row)
     for name, (label, batch) in MODELS.items():
         r = bench_model(name)
         peak = r.pop("peak")

@@ -59,6 +59,25 @@ def test_conv_net_run_writes_the_filter_grid(tmp_path):
     assert (width, height) == (4 * (2 * 3 + 1), 4 * (2 * 3 + 1))  # 2x2 grid of 3x3 filters, padding 1, x4
 
 
+def test_threads_option_gives_the_same_model_and_is_not_a_setting(tmp_path):
+    import layerwise
+
+    conv = ["--model", "three-layer-conv", "--num-filters", "4", "--hidden-dim", "10"]
+    try:
+        assert _train(tmp_path / "one", *conv, "--threads", "1") == 0
+        assert layerwise.get_num_threads() == 1
+        assert _train(tmp_path / "two", *conv, "--threads", "2") == 0
+    finally:
+        layerwise.set_num_threads(None)
+    one, two = np.load(tmp_path / "one" / "model.npz"), np.load(tmp_path / "two" / "model.npz")
+    assert sorted(one.files) == sorted(two.files)
+    for name in one.files:
+        np.testing.assert_array_equal(one[name], two[name])
+    assert "threads" not in json.loads((tmp_path / "two" / "config.json").read_text())
+    with pytest.raises(SystemExit):
+        _train(tmp_path / "three", "--threads", "0")
+
+
 def test_evaluate_reads_what_train_wrote(tmp_path, capsys):
     run = tmp_path / "run"
     assert _train(run) == 0

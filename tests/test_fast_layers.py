@@ -754,7 +754,7 @@ def test_winograd_matches_naive(dtype, xs, F, pad, monkeypatch):
     monkeypatch.setattr(conv_fast_module, "_WINOGRAD_MIN_CHANNELS", 1)
     x, w, b, param = _conv_pair(dtype, (xs, (F, xs[1], 3, 3), 1, pad), 21)
     g = conv_fast_module.conv_inputs("test", x, w, b, param, exact=False)[3]
-    assert conv_fast_module._uses_winograd(g)
+    assert conv_fast_module.uses_winograd(g)
     out_n, _ = conv_forward_naive(x, w, b, param)
     out_f, cache = conv_forward_fast(x, w, b, param)
     assert out_f.dtype == dtype and out_f.shape == out_n.shape and out_f.flags.c_contiguous
@@ -797,7 +797,7 @@ def test_winograd_dispatch_rule(xs, ws, stride, expected, monkeypatch):
     x, w, b, param = _conv_pair(np.float32, (xs, ws, stride, 1), 24)
     g = conv_fast_module.conv_inputs("test", x, w, b, param, exact=False)[3]
     assert conv_fast_module._WINOGRAD_MIN_CHANNELS == 32
-    assert conv_fast_module._uses_winograd(g) is expected
+    assert conv_fast_module.uses_winograd(g) is expected
     calls = []
     monkeypatch.setattr(conv_fast_module, "winograd_forward", lambda *a: calls.append(1) or a[-1].fill(0))
     conv_forward_fast(x, w, b, param)
@@ -863,7 +863,7 @@ def test_winograd_dx_matches_naive(dtype, xs, F, pad, monkeypatch):
     monkeypatch.setattr(conv_fast_module, "_WINOGRAD_DX_MIN_CHANNELS", 1)
     x, w, b, param, dout, grads_n = _winograd_dx_case(dtype, xs, F, pad, 31)
     g = conv_fast_module.conv_inputs("test", x, w, b, param, exact=False)[3]
-    assert conv_fast_module._uses_winograd_dx(g)
+    assert conv_fast_module.uses_winograd_dx(g)
     _, cache = conv_forward_fast(x, w, b, param)
     grads = conv_backward_fast(dout.astype(dtype), cache)
     _assert_backward_close(grads, grads_n, dtype, _fan_in(xs, F, pad))
@@ -907,7 +907,7 @@ def test_winograd_dx_dispatch_rule(xs, ws, stride, pad, expected, monkeypatch):
     x, w, b, param = _conv_pair(np.float32, (xs, ws, stride, pad), 34)
     g = conv_fast_module.conv_inputs("test", x, w, b, param, exact=False)[3]
     assert conv_fast_module._WINOGRAD_DX_MIN_CHANNELS == 32
-    assert conv_fast_module._uses_winograd_dx(g) is expected
+    assert conv_fast_module.uses_winograd_dx(g) is expected
     out, cache = conv_forward_fast(x, w, b, param)
     calls = []
     real = conv_fast_module._winograd_dx

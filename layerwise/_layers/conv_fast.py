@@ -63,10 +63,12 @@ from .threads import for_each_chunk
 from .winograd import winograd_forward
 
 # Bytes of column matrix per chunk: the chunk's buffers stay in L2/L3, and chunks are large enough
-# that BLAS calls and the Python work per chunk amortise. Measured (float32, ms, forward/backward,
-# 2 MiB -> 4 MiB, one thread): ThreeLayerConvNet's conv 9.6/25.0 -> 10.3/25.4, 16->16 channels
-# 32x32 batch 128 13.7/38.1 -> 15.7/42.8; two threads: 5.8/16.6 -> 6.6/16.4, 11.1/30.7 -> 12.0/33.4.
-_CHUNK_BYTES = 1 << 21
+# that BLAS calls and the Python work per chunk amortise; with two threads, fewer chunks also mean
+# fewer handoffs of the GIL. Measured (float32, ms, 2 -> 3 MiB): ThreeLayerConvNet's conv+pool
+# forward/backward at batch 50, one thread 10.6/12.7 -> 10.5/12.5, two threads 7.2/8.1 -> 6.6/8.2;
+# 1 MiB (one image a chunk) on two threads 12.0/12.0, slower than one thread. 16->16 channels
+# 32x32 batch 128: one thread 12.3/31.4 -> 12.7/31.5, two threads 7.6/19.9 -> 7.5/19.3.
+_CHUNK_BYTES = 3 << 20
 # The wide layout (stride 1) computes R/W_out times the needed columns; used up to this ratio.
 _WIDE_MAX_WASTE = 1.2
 # conv_forward_fast computes 3x3, stride-1 convolutions with at least this many input channels by
@@ -121,12 +123,12 @@ def conv_forward_fast(x: np.ndarray, w: Any, b: Any, conv_param: dict) -> tuple[
     Notes
     -----
     3x3 filters with stride 1 and at least ``_WINOGRAD_MIN_CHANNELS`` input channels are computed
-    by Winograd F(2x2, 3x3) (see :func:`_uses_winograd`); the result differs from im2col's only
+    by Winograd F(2x2, 3x3) (see :func:`uses_winograd`); the result differs from im2col's only
     by rounding. The backward pass is the same either way.
     """
     x, w, b, g = conv_inputs("conv_forward_fast", x, w, b, conv_param, exact=False)
     out = np.empty((g.N, g.F, g.H_out, g.W_out), dtype=x.dtype)
-    if _uses_winograd(g):
+    if uses_winograd(g):
         winograd_forward(x, w, b, g, out)
     else:
         bias = b.reshape(1, g.F, 1, 1)
@@ -138,12 +140,12 @@ def conv_forward_fast(x: np.ndarray, w: Any, b: Any, conv_param: dict) -> tuple[
     return out, ConvFastCache(x, w, b, dict(conv_param))
 
 
-def _uses_winograd(g: ConvGeometry) -> bool:
+def uses_winograd(g: ConvGeometry) -> bool:
     """Whether :func:`conv_forward_fast` takes the Winograd path: 3x3, stride 1, C large enough."""
     return g.HH == 3 and g.WW == 3 and g.stride == 1 and g.C >= _WINOGRAD_MIN_CHANNELS
 
 
-def _uses_winograd_dx(g: ConvGeometry) -> bool:
+def uses_winograd_dx(g: ConvGeometry) -> bool:
     """Whether :func:`conv_backward_fast` computes ``dx`` by Winograd: 3x3, stride 1, pad <= 2 (the
     dx convolution's padding ``2 - pad`` must not be negative), C large enough."""
     return (
@@ -204,7 +206,7 @@ def conv_backward_fast(dout: np.ndarray, cache: ConvFastCache) -> tuple[np.ndarr
     Notes
     -----
     For 3x3 filters, stride 1, pad <= 2 and at least ``_WINOGRAD_DX_MIN_CHANNELS`` input channels,
-    ``dx`` is computed as a Winograd convolution of ``dout`` (see :func:`_uses_winograd_dx`); it
+    ``dx`` is computed as a Winograd convolution of ``dout`` (see :func:`uses_winograd_dx`); it
     differs from the im2col result only by rounding. ``dw`` and ``db`` are im2col either way.
     """
     dx, dw, db = _backward("conv_backward_fast", dout, cache, input_grad=True)
@@ -233,7 +235,7 @@ def _backward(func: str, dout, cache: ConvFastCache, *, input_grad: bool):
     def fill(n0: int, m: int, target: np.ndarray) -> None:
         np.copyto(target, dout[n0 : n0 + m].transpose(1, 0, 2, 3))
 
-    if input_grad and _uses_winograd_dx(g):  # dx by Winograd, the chunks below make dw and db only
+    if input_grad and uses_winograd_dx(g):  # dx by Winograd, the chunks below make dw and db only
         return (_winograd_dx(dout, w, g), *im2col_backward(x, w, g, fill, input_grad=False)[1:])
     return im2col_backward(x, w, g, fill, input_grad)
 
@@ -260,8 +262,8 @@ def im2col_backward(x: np.ndarray, w: np.ndarray, g: ConvGeometry, fill, input_g
 
     def work(i: int, n0: int, m: int) -> None:
         cols = plan.columns(x, n0, m)
-        grid = scratch("conv.dout", (g.F, m, g.H_out, plan.Wg), x.dtype)
-        grid[..., g.W_out :] = 0  # the wide grid's dropped columns: zero gradient, they add nothing
+        # The wide grid's dropped columns hold zero gradient (they add nothing); fill writes the rest.
+        grid = bordered("conv.dout", (g.F, m, g.H_out, plan.Wg), x.dtype, (g.H_out, g.W_out))
         fill(n0, m, grid[..., : g.W_out])
         chunk_dout = grid.reshape(g.F, m * Q)
         np.sum(chunk_dout, axis=1, out=db_parts[i])  # summed while in cache rather than in a pass over dout

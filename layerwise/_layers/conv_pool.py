@@ -27,8 +27,8 @@ import numpy as np
 from .. import _validation as v
 from .conv_fast import (
     ConvFastCache,
-    _uses_winograd,
-    _uses_winograd_dx,
+    uses_winograd,
+    uses_winograd_dx,
     conv_backward_fast,
     conv_backward_fast_weights,
     conv_forward_fast,
@@ -39,7 +39,7 @@ from .geometry import conv_inputs, pool_inputs, upstream
 from .masking import select
 from .pool_fast import (
     PoolFastCache,
-    _code_dtype,
+    code_dtype,
     first_max_code,
     max_pool_forward_fast,
     max_pool_relu_backward,
@@ -71,13 +71,13 @@ def conv_pool_forward(x, w, b, conv_param: dict, pool_param: dict) -> tuple[np.n
     conv_cache = ConvFastCache(x, w, b, dict(conv_param))
     conv_out = np.broadcast_to(x.dtype.type(0), (g.N, g.F, g.H_out, g.W_out))  # its shape, for the checks
     pg = pool_inputs("max_pool_forward_fast", conv_out, pool_param)[1]
-    if _uses_winograd(g) or _uses_winograd_dx(g) or pg.stride < max(pg.PH, pg.PW):
+    if uses_winograd(g) or uses_winograd_dx(g) or pg.stride < max(pg.PH, pg.PW):
         a, conv_cache = conv_forward_fast(x, w, b, conv_param)
         pooled, pool_cache = max_pool_forward_fast(a, pool_param)
         return pooled, ConvPoolCache(conv_cache, dict(pool_param), pool=pool_cache)
 
     pooled = np.empty((pg.N, pg.C, pg.H_out, pg.W_out), dtype=x.dtype)
-    code = np.empty(pooled.shape, dtype=_code_dtype(pg))
+    code = np.empty(pooled.shape, dtype=code_dtype(pg))
     bias = b.reshape(g.F, 1)
 
     def pool_chunk(n0: int, m: int, grid: np.ndarray) -> None:

@@ -67,7 +67,7 @@ def max_pool_forward_fast(x: np.ndarray, pool_param: dict) -> tuple[np.ndarray, 
     x, g = pool_inputs("max_pool_forward_fast", x, pool_param)
     out = np.empty((g.N, g.C, g.H_out, g.W_out), dtype=x.dtype)
     pool_into(x, g, out)
-    code = first_max_code(x, out, g, scratch("pool.code", out.shape, _code_dtype(g)))
+    code = first_max_code(x, out, g, scratch("pool.code", out.shape, code_dtype(g)))
     return out, PoolFastCache(x, dict(pool_param), out, _index_of(code, g, np.empty(out.shape, dtype=np.intp)))
 
 
@@ -79,7 +79,8 @@ def pool_into(x: np.ndarray, g: PoolGeometry, out: np.ndarray) -> None:
     _running_max([rows[..., j : j + span : g.stride] for j in range(g.PW)], out)
 
 
-def _code_dtype(g: PoolGeometry) -> np.dtype:
+def code_dtype(g: PoolGeometry) -> np.dtype:
+    """The dtype of :func:`first_max_code`'s offsets: one byte where the window has at most 256."""
     return np.dtype(np.uint8 if g.PH * g.PW <= 256 else np.intp)
 
 
@@ -169,7 +170,7 @@ def _backward(func: str, dout: np.ndarray, cache: PoolFastCache, relu_input: np.
     """The scatter of ``dout`` (gated by ``relu_input > 0`` when given) to each window's first maximum."""
     x, out, index, dout, relu_input, g = _checked(func, dout, cache, relu_input)
     if index is None:  # a cache built by hand: find the maxima again
-        code = first_max_code(x, out, g, scratch("pool.code", out.shape, _code_dtype(g)))
+        code = first_max_code(x, out, g, scratch("pool.code", out.shape, code_dtype(g)))
         index = _index_of(code, g, scratch("pool.index", out.shape, np.intp))
     grad = dout
     if relu_input is not None:  # where the ReLU passes nothing back, no window receives a gradient

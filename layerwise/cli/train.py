@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import data_utils
+from .. import data_utils, set_num_threads
 from ..classifiers import FullyConnectedNet, ThreeLayerConvNet, TwoLayerNet
 from ..model_io import save_model
 from ..optim import UPDATE_RULES
@@ -61,6 +61,16 @@ MODEL_ONLY = {
     "filter_size": ("three-layer-conv",),
 }
 SETTINGS = sorted(set(COMMON_DEFAULTS) | set(MODEL_ONLY) | {"weight_scale"})
+
+
+def _positive_threads(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an int >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an int >= 1, got {text!r}")
+    return value
 
 
 class CommandError(Exception):
@@ -113,6 +123,8 @@ def add_parser(subparsers) -> None:
     output.add_argument("--run-dir", dest="run_dir", help="run folder (default runs/DATE-TIME-MODEL)")
     output.add_argument("--resume", metavar="RUN", help="continue the run in folder RUN from its last checkpoint")
     output.add_argument("--no-progress", action="store_false", dest="progress", help="no progress bar")
+    output.add_argument("--threads", type=_positive_threads,
+                        help="threads for the fast layers (default: $LAYERWISE_NUM_THREADS, else as many as BLAS uses)")
     parser.set_defaults(handler=run)
 
 
@@ -278,9 +290,12 @@ def _resumed_config(run_dir: Path, options: dict[str, Any]) -> dict[str, Any]:
 
 def run(options: dict[str, Any]) -> int:
     """Entry point of ``layerwise train`` (``options`` are the parsed arguments as a dict)."""
+    if "threads" in options:  # how fast, not what is computed: the results are the same bits
+        set_num_threads(options["threads"])
     if options.get("resume"):
         run_dir = Path(options["resume"])
-        config = _resumed_config(run_dir, {k: v for k, v in options.items() if k not in ("resume", "progress", "handler", "command")})
+        runtime = ("resume", "progress", "threads", "handler", "command")
+        config = _resumed_config(run_dir, {k: v for k, v in options.items() if k not in runtime})
     else:
         config = resolve_config(options)
         run_dir = _new_run_dir(options, config["model"])
