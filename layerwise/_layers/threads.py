@@ -10,8 +10,11 @@ cores the ThreeLayerConvNet convolution's forward pass (batch 50) took 5.1-6.3 m
 
 Each chunk writes only its own part of the outputs and its own partial sums, which the caller
 adds up in chunk order afterwards, and its products run on one BLAS thread even when there is one
-chunk thread, so the results are the same to the bit whatever the number of threads. Scratch arrays (:mod:`.scratch`) are per thread, so chunks in different threads never
-share them.
+chunk thread, so the results are the same to the bit whatever the number of threads (the large
+affine products of :func:`matmul` aside). Scratch
+arrays (:mod:`.scratch`) are per thread, so chunks in different threads never share them. The BLAS
+limit is process-wide (BLAS libraries have no other): a product that another Python thread runs
+while a layer's chunks run gets one BLAS thread too.
 
 The number of threads is :func:`set_num_threads`'s, else the ``LAYERWISE_NUM_THREADS``
 environment variable's, else as many as the BLAS library uses (so ``OPENBLAS_NUM_THREADS=1`` makes
@@ -34,6 +37,7 @@ _default: int | None = None  # worked out on first use: reading it costs ~20 us,
 _executor: ThreadPoolExecutor | None = None
 _executor_size = 0
 _blas = None  # threadpoolctl's controller of the BLAS libraries NumPy loaded
+_chunks_ran_in_parallel = False  # set for good by the first for_each_chunk that used several threads
 
 
 def set_num_threads(threads: int | None) -> None:
@@ -133,6 +137,8 @@ def _run_on_threads(chunks: Sequence[tuple[int, int]], work, threads: int) -> No
         finally:
             _state.inside = False
 
+    global _chunks_ran_in_parallel
+    _chunks_ran_in_parallel = True
     futures = [_pool(threads - 1).submit(run) for _ in range(threads - 1)]
     try:
         run()
@@ -158,31 +164,32 @@ def _pool(workers: int) -> ThreadPoolExecutor:
 _SPLIT_FROM = 1 << 24
 # A split product has at most this many parts, each at least _MIN_PART rows (or columns) of the result.
 _MAX_PARTS = 8
-# Measured on two threads (ms a step, minimum part 16/32/64 rows or columns, unsplit): the 5-layer
-# batchnorm FullyConnectedNet at batch 128, 3.70/3.50/3.29/3.05; ThreeLayerConvNet at batch 50,
-# 18.2/18.7/19.2/20.1. 32 keeps both within a few percent of their best.
-_MIN_PART = 32
+# Measured on a ThreeLayerConvNet step at batch 50, two threads (ms, minimum part 16/32/64 rows or
+# columns, unsplit on one BLAS thread): 18.2/18.7/19.2/20.1 and, another run, 16.9/17.2/17.1/18.6.
+_MIN_PART = 16
 
 
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a @ b`` for 2-d arrays; large products are split into parts run on
-    :func:`for_each_chunk`'s threads, BLAS at one thread.
+    """``a @ b`` for 2-d arrays. Once layers have run chunks on several threads in this process,
+    large products are split into parts run on :func:`for_each_chunk`'s threads, BLAS at one
+    thread; before that (a network of affine layers only), they are one BLAS call on BLAS's threads.
 
-    Used for the products of a training step that BLAS would spread over its own threads: once
-    BLAS has run on several threads, its idle threads keep spinning for a while and slow down the
-    layers' own threads (measured: the ThreeLayerConvNet convolution's backward, 9.0 ms on two
-    threads after a one-thread BLAS product, 12.1 ms after a two-thread one). The rows of the
-    result are split, or its columns when it has fewer rows than columns, into parts that depend
-    only on the shapes, never on the number of threads, so the result is the same to the bit on
-    any number of threads.
+    Once BLAS has run on several threads, its idle threads keep spinning for a while and slow down
+    the layers' own threads: a ThreeLayerConvNet step (batch 50, two threads) took 16-19 ms with
+    its affine products split this way, 25-30 ms with them on BLAS's threads. Where no chunks run
+    on threads, BLAS's own threads are faster: a 5-layer batchnorm FullyConnectedNet step (batch
+    128) took 1.8 ms that way, 3.0 ms split. The rows of the result are split, or its columns when
+    it has fewer rows than columns, into parts that depend only on the shapes. BLAS rounds a part
+    as it rounds those rows of the whole product only up to the last bits, so, as with BLAS's own
+    threads, the last bits can differ between one thread and several.
     """
     rows, inner = a.shape
     cols = b.shape[1]
+    if not _chunks_ran_in_parallel or rows * inner * cols < _SPLIT_FROM or get_num_threads() == 1:
+        return a @ b
     by_rows = rows >= cols
     size = rows if by_rows else cols
     n_parts = max(1, min(_MAX_PARTS, size // _MIN_PART))  # one part: still BLAS on one thread
-    if rows * inner * cols < _SPLIT_FROM:
-        return a @ b
     out = np.empty((rows, cols), dtype=np.result_type(a, b))
     step = -(-size // n_parts)
     parts = [(start, min(step, size - start)) for start in range(0, size, step)]
