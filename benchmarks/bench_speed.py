@@ -19,7 +19,7 @@ vs naive      naive time / layerwise time
 peak MB       model steps only, layerwise / torch: see "Peak memory"
 
 Every layerwise and torch figure comes from child processes that import one framework only,
-alternating layerwise and torch ``CHILD_ROUNDS`` times so that both see the same drift of a shared
+alternating layerwise and torch ``--rounds`` times (default 3) so that both see the same drift of a shared
 machine; a row shows the median over the rounds of each process's median. Two frameworks in one
 process would share the cores between their thread pools (layerwise's, OpenBLAS's, torch's OpenMP
 workers, which keep spinning after their work) and distort any comparison with more than one
@@ -49,7 +49,7 @@ Each framework's model step runs in a fresh Python process that imports only its
 (plus numpy), builds the model and a training array of ``TRAIN_SIZE`` examples, then resets the
 kernel's resident-set high-water mark (``/proc/self/clear_refs``) and reads the resident set
 (``VmRSS``). It then runs ``WARMUP_STEPS`` steps and ``--repeat`` timed ones, and reports the
-median step time and ``VmHWM - VmRSS`` from before the first step. ``CHILD_ROUNDS`` such processes
+median step time and ``VmHWM - VmRSS`` from before the first step. ``--rounds`` such processes
 run per framework, alternating layerwise and torch; a row shows the median over them. The memory
 figure is every byte the steps made resident, the transient activations,
 caches and gradients as well as whatever each framework keeps between steps (torch's ``.grad``
@@ -84,13 +84,13 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "cifar-10-python.tar.gz"
 TRAIN_SIZE = 2000  # minibatches are gathered from a training array this large
 WARMUP_STEPS = 3
-CHILD_ROUNDS = 3
 
 
 def _parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=None, help="threads for numpy's BLAS and torch")
     parser.add_argument("--repeat", type=int, default=None, help="timed runs per measurement (median)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating child processes per framework (median)")
     parser.add_argument("--quick", action="store_true", help="fewer repeats, no naive layers, no notebook cells")
     parser.add_argument("--epoch", action="store_true", help="also train ThreeLayerConvNet for one epoch")
     parser.add_argument("--child", nargs=2, metavar=("MODEL", "FRAMEWORK"), help=argparse.SUPPRESS)
@@ -263,7 +263,7 @@ def bench_ops() -> dict:
     """``{(label, op): {framework: median ms}}`` from alternating child processes."""
     frameworks = ["layerwise"] + (["torch"] if torch is not None else [])
     runs: dict = {fw: [] for fw in frameworks}
-    for _ in range(CHILD_ROUNDS):
+    for _ in range(ARGS.rounds):
         for fw in frameworks:
             runs[fw].append(_child_output("ops", fw, json.loads, {}))
     rows: dict = {}
@@ -359,7 +359,7 @@ def bench_model(name: str) -> dict:
     """Median step time and peak memory of each framework, from alternating child processes."""
     frameworks = ["layerwise"] + (["torch"] if torch is not None else [])
     runs: dict = {fw: [] for fw in frameworks}
-    for _ in range(CHILD_ROUNDS):
+    for _ in range(ARGS.rounds):
         for fw in frameworks:
             runs[fw].append(run_child(name, fw))
     row: dict = {fw: _median([ms for ms, _ in runs[fw]]) for fw in frameworks}
@@ -535,7 +535,7 @@ def main() -> None:
     print(f"{platform.machine()} {_cpu_name()}, {os.cpu_count()} logical CPUs; Python {platform.python_version()}")
     print(f"numpy {np.__version__} ({_blas_info()}); torch "
           f"{torch.__version__ + f' with {torch.get_num_threads()} threads' if torch else 'not installed'}; "
-          f"ops and steps: median of {CHILD_ROUNDS} alternating processes per framework, each the median of "
+          f"ops and steps: median of {ARGS.rounds} alternating processes per framework, each the median of "
           f"{ARGS.repeat} runs; load average {os.getloadavg()[0]:.1f} at start")
     header = (f"{'case':<23} {'shape':<40} {'op':<5} {'naive ms':>9} {'layerwise ms':>12} {'torch ms':>9} "
               f"{'ratio':>6} {'vs naive':>9} {'peak MB lw/torch':>17}")
