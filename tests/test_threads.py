@@ -150,3 +150,27 @@ def test_thread_count_settings(monkeypatch):
     monkeypatch.delenv("LAYERWISE_NUM_THREADS")
     layerwise.set_num_threads(None)
     assert 1 <= layerwise.get_num_threads() <= threads._blas_threads()
+
+
+@pytest.mark.parametrize("input_grad", [True, False])
+def test_grouping_chunks_changes_no_bit(input_grad, monkeypatch):
+    """Chunks handed out one at a time or in groups sharing one output grid: the same results."""
+    from layerwise._layers import conv_fast
+    from layerwise.layer_utils import _conv_relu_pool_backward, conv_relu_pool_forward
+
+    monkeypatch.setattr(conv_fast, "_CHUNK_BYTES", 1 << 15)
+    rng = np.random.default_rng(3)
+    x, w, b = (rng.standard_normal(s).astype(np.float32) for s in ((10, 3, 16, 16), (6, 3, 5, 5), (6,)))
+    params = ({"stride": 1, "pad": 2}, {"pool_height": 2, "pool_width": 2, "stride": 2})
+
+    def compute():
+        out, cache = conv_relu_pool_forward(x, w, b, *params)
+        return (out, *(g for g in _conv_relu_pool_backward(np.sin(out), cache, input_grad) if g is not None))
+
+    results = []
+    for group_bytes in (1, 1 << 14, 1 << 30):
+        monkeypatch.setattr(conv_fast, "_GROUP_BYTES", group_bytes)
+        results.append(_results_on(2, compute))
+    for other in results[1:]:
+        for got, want in zip(other, results[0]):
+            np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))

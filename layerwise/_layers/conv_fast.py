@@ -59,16 +59,20 @@ from numpy.lib.stride_tricks import as_strided
 from .. import _validation as v
 from .geometry import ConvGeometry, conv_inputs, upstream
 from .scratch import bordered, scratch
-from .threads import for_each_chunk
+from .threads import for_each_chunk, get_num_threads
 from .winograd import winograd_forward
 
 # Bytes of column matrix per chunk: the chunk's buffers stay in L2/L3, and chunks are large enough
-# that BLAS calls and the Python work per chunk amortise; with two threads, fewer chunks also mean
-# fewer handoffs of the GIL. Measured (float32, ms, 2 -> 3 MiB): ThreeLayerConvNet's conv+pool
-# forward/backward at batch 50, one thread 10.6/12.7 -> 10.5/12.5, two threads 7.2/8.1 -> 6.6/8.2;
-# 1 MiB (one image a chunk) on two threads 12.0/12.0, slower than one thread. 16->16 channels
-# 32x32 batch 128: one thread 12.3/31.4 -> 12.7/31.5, two threads 7.6/19.9 -> 7.5/19.3.
-_CHUNK_BYTES = 3 << 20
+# that BLAS calls amortise. Measured (float32, ms, forward/backward, 2 MiB -> 4 MiB, one thread):
+# ThreeLayerConvNet's conv 9.6/25.0 -> 10.3/25.4, 16->16 channels 32x32 batch 128 13.7/38.1 ->
+# 15.7/42.8; two threads: 5.8/16.6 -> 6.6/16.4, 11.1/30.7 -> 12.0/33.4.
+_CHUNK_BYTES = 2 << 20
+# Bytes of output (or upstream gradient) grid per group of chunks (see _Plan.groups): the layer
+# above (the fused pool) then works in fewer, larger NumPy calls, which also hold the GIL less
+# often when chunks run on several threads. Measured on ThreeLayerConvNet's conv + pool, batch 50
+# (ms, forward/backward, each chunk its own group -> 2 MiB groups): one thread 10.1/11.6 ->
+# 9.4/11.4, two threads 5.9-6.5/7.3-7.4 -> 5.6-5.7/6.8-7.1.
+_GROUP_BYTES = 2 << 20
 # The wide layout (stride 1) computes R/W_out times the needed columns; used up to this ratio.
 _WIDE_MAX_WASTE = 1.2
 # conv_forward_fast computes 3x3, stride-1 convolutions with at least this many input channels by
@@ -178,13 +182,16 @@ def im2col_forward(x: np.ndarray, w: np.ndarray, g: ConvGeometry, consume) -> No
     """
     plan = _Plan(g, x.dtype)
     w2 = w.reshape(g.F, plan.K)
+    chunks, groups = plan.chunks(), plan.groups(get_num_threads())
 
-    def work(_: int, n0: int, m: int) -> None:
+    def work(i: int, n0: int, m: int) -> None:
         product = scratch("conv.product", (g.F, m * plan.Q), x.dtype)
-        np.matmul(w2, plan.columns(x, n0, m), out=product)
+        for c0, cm in (chunks[c] for c in groups[i]):
+            start = (c0 - n0) * plan.Q
+            np.matmul(w2, plan.columns(x, c0, cm), out=product[:, start : start + cm * plan.Q])
         consume(n0, m, product.reshape(g.F, m, g.H_out, plan.Wg))
 
-    for_each_chunk(plan.chunks(), work)
+    for_each_chunk(plan.spans(groups), work)
 
 
 def conv_backward_fast(dout: np.ndarray, cache: ConvFastCache) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -260,20 +267,26 @@ def im2col_backward(x: np.ndarray, w: np.ndarray, g: ConvGeometry, fill, input_g
         w2t = w.reshape(g.F, K).T
         dx = np.empty_like(x, order="C")
 
+    groups = plan.groups(get_num_threads())
+
     def work(i: int, n0: int, m: int) -> None:
-        cols = plan.columns(x, n0, m)
         # The wide grid's dropped columns hold zero gradient (they add nothing); fill writes the rest.
         grid = bordered("conv.dout", (g.F, m, g.H_out, plan.Wg), x.dtype, (g.H_out, g.W_out))
         fill(n0, m, grid[..., : g.W_out])
-        chunk_dout = grid.reshape(g.F, m * Q)
-        np.sum(chunk_dout, axis=1, out=db_parts[i])  # summed while in cache rather than in a pass over dout
-        np.matmul(cols, chunk_dout.T, out=dw_parts[i])
-        if input_grad:
-            dcols = scratch("conv.dcols", (K, m * Q), x.dtype)
-            np.matmul(w2t, chunk_dout, out=dcols)
-            plan.col2im(dcols, dx[n0 : n0 + m])
+        group_dout = grid.reshape(g.F, m * Q)
+        for c in groups[i]:
+            c0, cm = chunks[c]
+            start = (c0 - n0) * Q
+            chunk_dout = group_dout[:, start : start + cm * Q]
+            cols = plan.columns(x, c0, cm)
+            np.sum(chunk_dout, axis=1, out=db_parts[c])  # summed while in cache rather than in a pass over dout
+            np.matmul(cols, chunk_dout.T, out=dw_parts[c])
+            if input_grad:
+                dcols = scratch("conv.dcols", (K, cm * Q), x.dtype)
+                np.matmul(w2t, chunk_dout, out=dcols)
+                plan.col2im(dcols, dx[c0 : c0 + cm])
 
-    for_each_chunk(chunks, work)
+    for_each_chunk(plan.spans(groups), work)
     db, dw_t = db_parts[0].copy(), dw_parts[0].copy()
     for i in range(1, len(chunks)):
         db += db_parts[i]
@@ -350,6 +363,26 @@ class _Plan:
     def chunks(self) -> list[tuple[int, int]]:
         """``(n0, m)`` for each chunk: images ``n0:n0+m``."""
         return [(n0, min(self.nb, self.g.N - n0)) for n0 in range(0, self.g.N, self.nb)]
+
+    def groups(self, threads: int) -> list[range]:
+        """Runs of consecutive chunks that one thread takes at once, as ranges of chunk indices.
+
+        The chunks of a group share one output (or upstream gradient) grid of about
+        ``_GROUP_BYTES``, so the layer above handles it in fewer, larger NumPy calls. There are a
+        multiple of ``threads`` groups where there are enough chunks, so that each thread gets an
+        equal share. Results do not depend on the grouping: every partial sum is per chunk.
+        """
+        n_chunks = -(-self.g.N // self.nb)
+        grid_bytes = self.g.N * self.g.F * self.Q * self.dtype.itemsize
+        n_groups = max(threads, -(-grid_bytes // _GROUP_BYTES))
+        n_groups = min(n_chunks, -(-n_groups // threads) * threads)
+        bounds = [k * n_chunks // n_groups for k in range(n_groups + 1)]
+        return [range(bounds[k], bounds[k + 1]) for k in range(n_groups)]
+
+    def spans(self, groups: list[range]) -> list[tuple[int, int]]:
+        """``(n0, m)`` of each group: the images its chunks cover."""
+        chunks = self.chunks()
+        return [(chunks[r[0]][0], sum(chunks[c][1] for c in r)) for r in groups]
 
     def columns(self, x: np.ndarray, n0: int, m: int) -> np.ndarray:
         """The column matrix (K, m*Q) of images ``n0:n0+m`` of ``x``, in a scratch array of this
