@@ -24,18 +24,21 @@ Each column is one output position of one image, its ``K`` rows ordered ``(c, i,
   (:func:`im2col_forward` hands each chunk's product to a consumer instead, so that
   :mod:`.conv_pool` pools it while it is in cache);
 * backward: the chunk's upstream gradient is copied into the same grid layout ``(F, nb*Q)`` (zeros
-  in the dropped columns), summed into ``db`` while in cache, and used so that ``dw.T += cols @ dout.T`` is one GEMM (BLAS reads the
-  transpose in place) and ``dcols = w.T @ dout``; ``dx`` is scattered back from ``dcols`` (col2im):
-  wide layout, by adding each of the ``HH*WW`` runs into a padded gradient buffer; compact layout,
+  in the dropped columns), summed into ``db`` while in cache, and used so that
+  ``dw.T += cols @ dout.T`` is one GEMM (BLAS reads the transpose in place) and
+  ``dcols = w.T @ dout``; ``dx`` is scattered back from ``dcols`` (col2im): wide layout, by
+  adding each of the ``HH*WW`` runs into a padded gradient buffer; compact layout,
   by adding one strided slice per kernel offset, clipped to the unpadded input. Within one offset
   a slice never hits the same pixel twice, so ``+=`` on a view is exact and ``np.add.at`` is not
   needed. For 3x3 stride-1 layers with enough input channels, :func:`conv_backward_fast` instead
   computes ``dx`` as one Winograd convolution of ``dout`` (:func:`_winograd_dx`) and the chunks
   make ``dw`` and ``db`` only.
 
-The chunks run on several threads (:mod:`.threads`), BLAS held to one thread meanwhile; each
-chunk writes its own part of the outputs and its own partial ``dw`` and ``db``, added up in chunk
-order, so the results are the same to the bit on any number of threads.
+The chunks run on several threads (:mod:`.threads`), BLAS held to one thread meanwhile, a group
+of consecutive chunks at a time (:meth:`_Plan.groups`): a group shares one output (or upstream
+gradient) grid, so what the layer above does with it runs as fewer, larger NumPy calls. Each chunk
+writes its own part of the outputs and its own partial ``dw`` and ``db``, added up in chunk order,
+so the results are the same to the bit on any number of threads and any grouping.
 
 The columns are rebuilt in the backward pass rather than cached: rebuilding a chunk in cache is
 cheaper than storing the whole-batch matrix and reading it back, and the cache stays

@@ -8,11 +8,13 @@ records where each window's first maximum (in row-major order) is, as an index i
 ``x.ravel()``: a window's offset is the count of leading offsets whose element is strictly below
 the maximum, one comparison pass per offset over the strided slice ``x[:, :, i::stride, j::stride]``.
 
-Backward: each upstream derivative goes to its window's recorded first maximum, by one
-``np.add.at`` scatter into zeros. ``ufunc.at`` adds in the order of the indices, which is the
-naive layer's window order, so where windows overlap and share a maximum the derivatives add up
-in the same order, and the result is the naive layer's to the bit. :func:`max_pool_relu_backward`
-is the same scatter for a pool followed by a ReLU, the ReLU's gate applied to ``dout`` first.
+Backward: each upstream derivative goes to its window's recorded first maximum, by one scatter
+into zeros: a plain assignment where windows do not overlap, else ``np.add.at``, which adds in the
+order of the indices, the naive layer's window order, so where windows share a maximum the
+derivatives add up in the same order. Either way the result is the naive layer's to the bit.
+:func:`max_pool_relu_backward` is the same scatter for a pool followed by a ReLU, the ReLU's gate
+applied to ``dout`` first. The forward runs a few images at a time on the layers' threads
+(:mod:`.threads`).
 
 :mod:`.conv_pool` uses :func:`pool_into`, :func:`first_max_code` and :func:`scatter_by_code` to
 pool each chunk of a convolution's output while it is in cache and to write the gradient back by
@@ -30,6 +32,10 @@ from .. import _validation as v
 from .geometry import PoolGeometry, pool_inputs, upstream
 from .masking import select
 from .scratch import scratch
+from .threads import for_each_chunk
+
+# Bytes of input per chunk of images that one thread pools (or scatters the gradient of) at once.
+_CHUNK_BYTES = 2 << 20
 
 
 class PoolFastCache(NamedTuple):
@@ -66,9 +72,23 @@ def max_pool_forward_fast(x: np.ndarray, pool_param: dict) -> tuple[np.ndarray, 
     """
     x, g = pool_inputs("max_pool_forward_fast", x, pool_param)
     out = np.empty((g.N, g.C, g.H_out, g.W_out), dtype=x.dtype)
-    pool_into(x, g, out)
-    code = first_max_code(x, out, g, scratch("pool.code", out.shape, code_dtype(g)))
-    return out, PoolFastCache(x, dict(pool_param), out, _index_of(code, g, np.empty(out.shape, dtype=np.intp)))
+    index = np.empty(out.shape, dtype=np.intp)
+
+    def work(_: int, n0: int, m: int) -> None:
+        part, chunk_g = slice(n0, n0 + m), g._replace(N=m)
+        pool_into(x[part], chunk_g, out[part])
+        code = scratch("pool.code", (m, *out.shape[1:]), code_dtype(g))
+        first_max_code(x[part], out[part], chunk_g, code)
+        _index_of(code, chunk_g, index[part], first_image=n0)
+
+    for_each_chunk(_chunks(x), work)
+    return out, PoolFastCache(x, dict(pool_param), out, index)
+
+
+def _chunks(x: np.ndarray) -> list[tuple[int, int]]:
+    """``(n0, m)``: the images ``x`` (N, C, H, W) in runs of about ``_CHUNK_BYTES``."""
+    per_chunk = max(1, _CHUNK_BYTES // max(1, x[0].nbytes))
+    return [(n0, min(per_chunk, len(x) - n0)) for n0 in range(0, len(x), per_chunk)]
 
 
 def pool_into(x: np.ndarray, g: PoolGeometry, out: np.ndarray) -> None:
@@ -113,13 +133,15 @@ def first_max_code(x: np.ndarray, out: np.ndarray, g: PoolGeometry, code: np.nda
     return code
 
 
-def _index_of(code: np.ndarray, g: PoolGeometry, index: np.ndarray) -> np.ndarray:
+def _index_of(code: np.ndarray, g: PoolGeometry, index: np.ndarray, first_image: int = 0) -> np.ndarray:
     """Write into ``index`` (intp, ``code``'s shape) the index into ``x.ravel()`` of each window's
-    offset ``code``: the window's top-left pixel plus ``i * W + j``; returns it."""
+    offset ``code``, for the ``g.N`` images that start at image ``first_image`` of ``x``: the
+    window's top-left pixel plus ``i * W + j``; returns it."""
     k = np.arange(g.PH * g.PW)
     np.take(k // g.PW * g.W + k % g.PW, code, out=index, mode="clip")  # clip: no buffered copy
     index += np.arange(g.H_out)[:, None] * (g.stride * g.W) + np.arange(g.W_out) * g.stride
-    index += np.arange(g.N * g.C).reshape(g.N, g.C, 1, 1) * (g.H * g.W)
+    planes = np.arange(first_image * g.C, (first_image + g.N) * g.C)
+    index += planes.reshape(g.N, g.C, 1, 1) * (g.H * g.W)
     return index
 
 
@@ -176,7 +198,12 @@ def _backward(func: str, dout: np.ndarray, cache: PoolFastCache, relu_input: np.
     if relu_input is not None:  # where the ReLU passes nothing back, no window receives a gradient
         grad = select(relu_input > 0, dout, scratch("pool.gated", out.shape, x.dtype))
     dx = np.zeros((g.N, g.C, g.H, g.W), dtype=x.dtype)
-    np.add.at(dx.reshape(-1), index.reshape(-1), grad.reshape(-1))
+    if g.stride >= g.PH and g.stride >= g.PW:  # windows apart: one derivative a pixel at most
+        # A plain scatter, after + 0.0 (which turns -0.0 into 0.0, as the naive layer's 0 + -0.0 does).
+        plus_zero = np.add(grad, 0.0, out=scratch("pool.plus0", grad.shape, x.dtype))
+        dx.reshape(-1)[index.reshape(-1)] = plus_zero.reshape(-1)
+    else:
+        np.add.at(dx.reshape(-1), index.reshape(-1), grad.reshape(-1))
     return dx
 
 

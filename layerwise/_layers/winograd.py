@@ -19,9 +19,8 @@ few whole-array slice operations in the input's dtype.
 
 The batch is processed a few images at a time (``nb`` chosen so the transformed input of one chunk
 stays near ``_CHUNK_BYTES``) in per-thread scratch buffers, the chunks spread over threads
-(:mod:`.threads`), as in :mod:`.conv_fast`. The tile grid
-covers ``ceil(H_out/2) x ceil(W_out/2)`` tiles; when an output size is odd the extra row/column is
-computed from zero padding and cropped.
+(:mod:`.threads`), as in :mod:`.conv_fast`. The tile grid covers ``ceil(H_out/2) x ceil(W_out/2)``
+tiles; when an output size is odd the extra row/column is computed from zero padding and cropped.
 """
 
 from __future__ import annotations
