@@ -27,13 +27,13 @@ import numpy as np
 from .. import _validation as v
 from .conv_fast import (
     ConvFastCache,
-    uses_winograd,
-    uses_winograd_dx,
     conv_backward_fast,
     conv_backward_fast_weights,
     conv_forward_fast,
     im2col_backward,
     im2col_forward,
+    uses_winograd,
+    uses_winograd_dx,
 )
 from .geometry import conv_inputs, pool_inputs, upstream
 from .masking import select
