@@ -883,14 +883,15 @@ def test_winograd_dx_large_channels_matches_im2col_and_naive(dtype, tol, xs, F, 
     _, cache = conv_forward_fast(x, w, b, param)
     grads = conv_backward_fast(dout, cache)
     monkeypatch.setattr(conv_fast_module, "_WINOGRAD_DX_MIN_CHANNELS", 10**9)
+    monkeypatch.setattr(conv_fast_module, "_WINOGRAD_DW_MIN_CHANNELS", 10**9)
     grads_i = conv_backward_fast(dout, cache)
     for got, im2col, ref in zip(grads, grads_i, grads_n):
         assert got.dtype == dtype
         assert np.max(np.abs(got - ref)) <= tol * np.max(np.abs(ref))
         assert np.max(np.abs(got - im2col)) <= tol * np.max(np.abs(ref))
-    # dw and db come from the same im2col chunks either way.
-    np.testing.assert_array_equal(grads[1], grads_i[1])
-    np.testing.assert_array_equal(grads[2], grads_i[2])
+    if xs[1] < 64:  # below the dw threshold, dw and db come from the same im2col chunks either way
+        np.testing.assert_array_equal(grads[1], grads_i[1])
+        np.testing.assert_array_equal(grads[2], grads_i[2])
 
 
 @pytest.mark.parametrize("xs, ws, stride, pad, expected", [
@@ -937,6 +938,66 @@ def test_winograd_dx_matches_naive_on_random_shapes(dtype, N, C, F, H, W, pad, s
     _, cache = conv_forward_fast(x, w, b, param)
     grads = conv_backward_fast(dout.astype(dtype), cache)
     _assert_backward_close(grads, grads_n, dtype, _fan_in((N, C, H, W), F, pad))
+
+
+# --- dw and db of conv_backward_fast by Winograd ----------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("input_grad", [True, False])
+@pytest.mark.parametrize("xs, F, pad", [
+    ((2, 5, 8, 8), 3, 1),
+    ((2, 4, 7, 9), 4, 1),  # odd sizes: the last tile row and column are half outside
+    ((1, 3, 6, 5), 2, 0),
+    ((3, 2, 5, 6), 5, 2),
+    ((2, 3, 4, 4), 2, 3),  # pad 3: dw by Winograd, dx by im2col (and so dw too)
+    ((1, 1, 3, 3), 1, 0),
+    ((2, 3, 1, 4), 2, 2),
+])
+def test_winograd_dw_matches_naive(dtype, input_grad, xs, F, pad, monkeypatch):
+    monkeypatch.setattr(conv_fast_module, "_WINOGRAD_DW_MIN_CHANNELS", 1)
+    x, w, b, param, dout, grads_n = _winograd_dx_case(dtype, xs, F, pad, 36)
+    g = conv_fast_module.conv_inputs("test", x, w, b, param, exact=False)[3]
+    assert conv_fast_module.uses_winograd_dw(g)
+    _, cache = conv_forward_fast(x, w, b, param)
+    if input_grad:
+        grads = conv_backward_fast(dout.astype(dtype), cache)
+    else:
+        grads = conv_fast_module.conv_backward_fast_weights(dout.astype(dtype), cache)
+        grads_n = grads_n[1:]
+    _assert_backward_close(grads, grads_n, dtype, _fan_in(xs, F, pad))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@HYPOTHESIS
+@given(
+    N=st.integers(1, 3), C=st.integers(1, 4), F=st.integers(1, 4), H=st.integers(1, 9), W=st.integers(1, 9),
+    pad=st.integers(0, 3), seed=st.integers(0, 2**16), chunk=st.sampled_from([1, 1 << 20]),
+)
+def test_winograd_dw_matches_naive_on_random_shapes(dtype, N, C, F, H, W, pad, seed, chunk, monkeypatch):
+    if H + 2 * pad < 3 or W + 2 * pad < 3:
+        return
+    import layerwise._layers.winograd as winograd_module
+
+    monkeypatch.setattr(conv_fast_module, "_WINOGRAD_DW_MIN_CHANNELS", 1)
+    monkeypatch.setattr(winograd_module, "_CHUNK_BYTES", chunk)
+    x, w, b, param, dout, grads_n = _winograd_dx_case(dtype, (N, C, H, W), F, pad, seed)
+    _, cache = conv_forward_fast(x, w, b, param)
+    grads = conv_fast_module.conv_backward_fast_weights(dout.astype(dtype), cache)
+    _assert_backward_close(grads, grads_n[1:], dtype, _fan_in((N, C, H, W), F, pad))
+
+
+@pytest.mark.parametrize("xs, ws, stride, expected", [
+    ((1, 64, 8, 8), (4, 64, 3, 3), 1, True),
+    ((1, 63, 8, 8), (128, 63, 3, 3), 1, False),  # below the channel threshold
+    ((1, 64, 8, 8), (4, 64, 3, 3), 2, False),  # strided
+    ((1, 64, 8, 8), (4, 64, 5, 5), 1, False),  # not 3x3
+])
+def test_winograd_dw_dispatch_rule(xs, ws, stride, expected):
+    x, w, b, param = _conv_pair(np.float32, (xs, ws, stride, 1), 37)
+    g = conv_fast_module.conv_inputs("test", x, w, b, param, exact=False)[3]
+    assert conv_fast_module._WINOGRAD_DW_MIN_CHANNELS == 64
+    assert conv_fast_module.uses_winograd_dw(g) is expected
 
 
 def test_winograd_filter_transform_is_g_w_gt():

@@ -63,7 +63,7 @@ from .. import _validation as v
 from .geometry import ConvGeometry, conv_inputs, upstream
 from .scratch import bordered, scratch
 from .threads import for_each_chunk, get_num_threads
-from .winograd import winograd_forward
+from .winograd import winograd_forward, winograd_weight_grads
 
 # Bytes of column matrix per chunk: the chunk's buffers stay in L2/L3, and chunks are large enough
 # that BLAS calls amortise. Measured (float32, ms, forward/backward, 2 MiB -> 4 MiB, one thread):
@@ -94,6 +94,12 @@ _WINOGRAD_MIN_CHANNELS = 32
 # 64->64 16x16 70.5 -> 56.4; 64->128 8x8 34.1 -> 28.2; 128->128 4x4 22.6 -> 17.1. Below C = 32 the
 # transforms' short (images x C) inner runs cost more than the multiplications saved.
 _WINOGRAD_DX_MIN_CHANNELS = 32
+# conv_backward_fast (and _weights) compute dw and db of a 3x3, stride-1 convolution with at least
+# this many input channels by Winograd (winograd.winograd_weight_grads) instead of im2col chunks.
+# Measured (float32, batch 128, ms, im2col -> Winograd, one thread / two threads): 16->16 32x32
+# 14.3 -> 27.0 / 7.8 -> 16.0; 32->32 16x16 10.6 -> 9.9 / 6.3 -> 7.4; 64->64 16x16 33.6 -> 27.6 /
+# 18.6 -> 18.6; 64->128 8x8 17.4 -> 12.0 / 9.6 -> 7.8; 128->128 4x4 11.1 -> 5.5 / 6.4 -> 4.1.
+_WINOGRAD_DW_MIN_CHANNELS = 64
 
 
 class ConvFastCache(NamedTuple):
@@ -160,6 +166,11 @@ def uses_winograd_dx(g: ConvGeometry) -> bool:
     )
 
 
+def uses_winograd_dw(g: ConvGeometry) -> bool:
+    """Whether the backward pass computes ``dw`` and ``db`` by Winograd: 3x3, stride 1, C large enough."""
+    return g.HH == 3 and g.WW == 3 and g.stride == 1 and g.C >= _WINOGRAD_DW_MIN_CHANNELS
+
+
 def _winograd_dx(dout: np.ndarray, w: np.ndarray, g: ConvGeometry) -> np.ndarray:
     """``dx`` (N, C, H, W) of a 3x3, stride-1 convolution, as a convolution of ``dout``.
 
@@ -217,7 +228,8 @@ def conv_backward_fast(dout: np.ndarray, cache: ConvFastCache) -> tuple[np.ndarr
     -----
     For 3x3 filters, stride 1, pad <= 2 and at least ``_WINOGRAD_DX_MIN_CHANNELS`` input channels,
     ``dx`` is computed as a Winograd convolution of ``dout`` (see :func:`uses_winograd_dx`); it
-    differs from the im2col result only by rounding. ``dw`` and ``db`` are im2col either way.
+    differs from the im2col result only by rounding. With at least ``_WINOGRAD_DW_MIN_CHANNELS``
+    input channels ``dw`` and ``db`` are Winograd too (see :func:`uses_winograd_dw`).
     """
     dx, dw, db = _backward("conv_backward_fast", dout, cache, input_grad=True)
     return dx, dw, db
@@ -245,6 +257,9 @@ def _backward(func: str, dout, cache: ConvFastCache, *, input_grad: bool):
     def fill(n0: int, m: int, target: np.ndarray) -> None:
         np.copyto(target, dout[n0 : n0 + m].transpose(1, 0, 2, 3))
 
+    if uses_winograd_dw(g) and not (input_grad and not uses_winograd_dx(g)):
+        dw, db = winograd_weight_grads(x, dout, g)
+        return (_winograd_dx(dout, w, g) if input_grad else None), dw, db
     if input_grad and uses_winograd_dx(g):  # dx by Winograd, the chunks below make dw and db only
         return (_winograd_dx(dout, w, g), *im2col_backward(x, w, g, fill, input_grad=False)[1:])
     return im2col_backward(x, w, g, fill, input_grad)

@@ -33,6 +33,7 @@ from .conv_fast import (
     im2col_backward,
     im2col_forward,
     uses_winograd,
+    uses_winograd_dw,
     uses_winograd_dx,
 )
 from .geometry import conv_inputs, pool_inputs, upstream
@@ -71,7 +72,7 @@ def conv_pool_forward(x, w, b, conv_param: dict, pool_param: dict) -> tuple[np.n
     conv_cache = ConvFastCache(x, w, b, dict(conv_param))
     conv_out = np.broadcast_to(x.dtype.type(0), (g.N, g.F, g.H_out, g.W_out))  # its shape, for the checks
     pg = pool_inputs("max_pool_forward_fast", conv_out, pool_param)[1]
-    if uses_winograd(g) or uses_winograd_dx(g) or pg.stride < max(pg.PH, pg.PW):
+    if uses_winograd(g) or uses_winograd_dx(g) or uses_winograd_dw(g) or pg.stride < max(pg.PH, pg.PW):
         a, conv_cache = conv_forward_fast(x, w, b, conv_param)
         pooled, pool_cache = max_pool_forward_fast(a, pool_param)
         return pooled, ConvPoolCache(conv_cache, dict(pool_param), pool=pool_cache)

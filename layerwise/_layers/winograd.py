@@ -70,13 +70,13 @@ def winograd_forward(
     for_each_chunk([(n0, min(nb, g.N - n0)) for n0 in range(0, g.N, nb)], work)
 
 
-def _winograd_chunk(x: np.ndarray, U: np.ndarray, b: np.ndarray | None, g: ConvGeometry, out: np.ndarray) -> None:
-    """:func:`winograd_forward` of the ``m`` images ``x`` (m, C, H, W) into ``out`` (m, F, H_out,
-    W_out), with the transformed filters ``U`` (16, C, F)."""
+def _input_transform(x: np.ndarray, g: ConvGeometry) -> np.ndarray:
+    """``V = B^T d B`` of every 4x4 input tile of the ``m`` images ``x`` (m, C, H, W), zero-padded
+    by ``g.pad``: (16, tiles * m, C) in this thread's scratch array ``winograd.V``, the tiles axis
+    ordered (tile row, tile column, image)."""
     dtype, m = x.dtype, x.shape[0]
-    C, F, pad = g.C, g.F, g.pad
+    C, pad = g.C, g.pad
     tH, tW = (g.H_out + 1) // 2, (g.W_out + 1) // 2
-    T = tH * tW
     Hp, Wp = 2 * tH + 2, 2 * tW + 2  # >= H + 2*pad: the zero border, plus one row/col when odd
     H, W = min(g.H, Hp - pad), min(g.W, Wp - pad)  # rows/cols past the last tile are never read
 
@@ -94,7 +94,7 @@ def _winograd_chunk(x: np.ndarray, U: np.ndarray, b: np.ndarray | None, g: ConvG
     np.subtract(d2, d1, out=r[2])
     np.subtract(d1, d3, out=r[3])
     # (B^T d) B: along the columns.
-    V = scratch("winograd.V", (16, T * m, C), dtype)
+    V = scratch("winograd.V", (16, tH * tW * m, C), dtype)
     v = V.reshape(4, 4, tH, tW, m, C)
     for a in range(4):
         e0, e1, e2, e3 = (r[a][:, j : j + 2 * tW : 2] for j in range(4))
@@ -102,6 +102,70 @@ def _winograd_chunk(x: np.ndarray, U: np.ndarray, b: np.ndarray | None, g: ConvG
         np.add(e1, e2, out=v[a, 1])
         np.subtract(e2, e1, out=v[a, 2])
         np.subtract(e1, e3, out=v[a, 3])
+    return V
+
+
+def winograd_weight_grads(x: np.ndarray, dout: np.ndarray, g: ConvGeometry) -> tuple[np.ndarray, np.ndarray]:
+    """``dw`` (F, C, 3, 3) and ``db`` (F,) of a 3x3, stride-1 convolution of ``x`` (N, C, H, W),
+    for the upstream gradient ``dout`` (N, F, H_out, W_out), by Winograd F(2x2, 3x3).
+
+    The forward is ``Y = A^T (U * V) A`` per tile with ``U = G w G^T``, so
+    ``dL/dU[a, b] = sum over tiles of V[a, b] * (A dY A^T)[a, b]``: for each of the 16 positions
+    one (C, tiles) @ (tiles, F) product, then ``dw = G^T (dL/dU) G``, one (9, 16) @ (16, C*F)
+    product. 2.25x fewer multiplications than im2col's ``cols @ dout.T``. Each chunk of images adds
+    its own partial ``dL/dU``, summed in chunk order: the same bits on any number of threads.
+    """
+    tH, tW = (g.H_out + 1) // 2, (g.W_out + 1) // 2
+    nb = max(1, min(g.N, _CHUNK_BYTES // (16 * g.C * tH * tW * x.dtype.itemsize)))
+    chunks = [(n0, min(nb, g.N - n0)) for n0 in range(0, g.N, nb)]
+    parts = np.empty((len(chunks), 16, g.C, g.F), dtype=x.dtype)
+
+    def work(i: int, n0: int, m: int) -> None:
+        V = _input_transform(x[n0 : n0 + m], g)
+        np.matmul(V.transpose(0, 2, 1), _output_gradient_transform(dout[n0 : n0 + m], g), out=parts[i])
+
+    for_each_chunk(chunks, work)
+    dU = parts[0].copy()
+    for part in parts[1:]:
+        dU += part
+    dw = (_GG.T.astype(x.dtype) @ dU.reshape(16, g.C * g.F)).reshape(3, 3, g.C, g.F).transpose(3, 2, 0, 1)
+    return np.ascontiguousarray(dw), dout.sum(axis=(0, 2, 3))
+
+
+def _output_gradient_transform(dout: np.ndarray, g: ConvGeometry) -> np.ndarray:
+    """``A dY A^T`` of every 2x2 output tile of ``dout`` (m, F, H_out, W_out), zeros past an odd
+    edge: (16, tiles * m, F) in this thread's scratch array ``winograd.dM``, ordered as
+    :func:`_input_transform`'s tiles. ``A = [[1, 0], [1, 1], [1, -1], [0, -1]]``."""
+    dtype, m, F = dout.dtype, dout.shape[0], g.F
+    tH, tW = (g.H_out + 1) // 2, (g.W_out + 1) // 2
+    yp = bordered("winograd.dout", (2 * tH, 2 * tW, m, F), dtype, (g.H_out, g.W_out))
+    yp[: g.H_out, : g.W_out] = dout.transpose(2, 3, 0, 1)
+    # A dY: along the rows of each tile.
+    y0, y1 = yp[0::2], yp[1::2]  # (tH, 2 * tW, m, F)
+    rows = scratch("winograd.drows", (4, tH, 2 * tW, m, F), dtype)
+    np.copyto(rows[0], y0)
+    np.add(y0, y1, out=rows[1])
+    np.subtract(y0, y1, out=rows[2])
+    np.negative(y1, out=rows[3])
+    # (A dY) A^T: along the columns.
+    dM = scratch("winograd.dM", (16, tH * tW * m, F), dtype)
+    dm = dM.reshape(4, 4, tH, tW, m, F)
+    for a in range(4):
+        c0, c1 = rows[a][:, 0::2], rows[a][:, 1::2]
+        np.copyto(dm[a, 0], c0)
+        np.add(c0, c1, out=dm[a, 1])
+        np.subtract(c0, c1, out=dm[a, 2])
+        np.negative(c1, out=dm[a, 3])
+    return dM
+
+
+def _winograd_chunk(x: np.ndarray, U: np.ndarray, b: np.ndarray | None, g: ConvGeometry, out: np.ndarray) -> None:
+    """:func:`winograd_forward` of the ``m`` images ``x`` (m, C, H, W) into ``out`` (m, F, H_out,
+    W_out), with the transformed filters ``U`` (16, C, F)."""
+    dtype, m, F = x.dtype, x.shape[0], g.F
+    tH, tW = (g.H_out + 1) // 2, (g.W_out + 1) // 2
+    T = tH * tW
+    V = _input_transform(x, g)
 
     prod = scratch("winograd.M", (16, T * m, F), dtype)
     np.matmul(V, U, out=prod)
