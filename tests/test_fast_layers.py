@@ -557,9 +557,16 @@ POOL_2X2 = {"pool_height": 2, "pool_width": 2, "stride": 2}
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("ties_in", [None, 0, 4])
 @pytest.mark.parametrize("pool_param", [POOL_2X2, {"pool_height": 2, "pool_width": 3, "stride": 3}])
-def test_fused_conv_relu_pool_equals_unfused(dtype, ties_in, pool_param, chunking):
+@pytest.mark.parametrize("compiled", [False, True])
+def test_fused_conv_relu_pool_equals_unfused(dtype, ties_in, pool_param, compiled, chunking, monkeypatch):
     """The fused chunk-by-chunk passes give the layers' own results, bit for bit, ties included
-    (one image of integer values: the windows' first maxima must be the same)."""
+    (one image of integer values: the windows' first maxima must be the same), with the compiled
+    pool kernel (where Numba is installed) and without it."""
+    from layerwise._layers import kernels
+
+    if compiled and not kernels.available:
+        pytest.skip("numba is not installed")
+    monkeypatch.setattr(kernels, "available", compiled)
     from layerwise._layers.conv_fast import conv_backward_fast_weights
     from layerwise._layers.pool_fast import max_pool_relu_backward
     from layerwise.layer_utils import (

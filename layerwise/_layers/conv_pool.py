@@ -7,8 +7,9 @@ the convolution takes the im2col path and the pool windows do not overlap:
 
 * forward: each chunk's convolution output is pooled, bias added, while it is still in cache
   (:func:`~.conv_fast.im2col_forward`), and each window's first-maximum offset is recorded (one
-  byte a window). The whole-batch convolution output is never made: that saves writing it, reading
-  it back, and the page faults of a fresh array of that size every step.
+  byte a window); for 2x2 windows by the compiled kernel of :mod:`.kernels` when Numba is there.
+  The whole-batch convolution output is never made: that saves writing it, reading it back, and
+  the page faults of a fresh array of that size every step.
 * backward: the ReLU-gated gradient is written by those offsets straight into each chunk's
   gradient buffer of the convolution (:func:`~.conv_fast.im2col_backward`), with no whole-batch
   ``da`` either.
@@ -25,6 +26,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import _validation as v
+from . import kernels
 from .conv_fast import (
     ConvFastCache,
     conv_backward_fast,
@@ -80,18 +82,21 @@ def conv_pool_forward(x, w, b, conv_param: dict, pool_param: dict) -> tuple[np.n
     pooled = np.empty((pg.N, pg.C, pg.H_out, pg.W_out), dtype=x.dtype)
     code = np.empty(pooled.shape, dtype=code_dtype(pg))
     bias = b.reshape(g.F, 1)
+    compiled = _compiled_2x2(pg)
 
     def pool_chunk(n0: int, m: int, grid: np.ndarray) -> None:
-        # grid (F, m, H_out, Wg): the bias is added as the unfused layer adds it, in one contiguous
-        # pass. Windows lie in the last two axes, so the pool runs in the grid's own axis order,
-        # into contiguous scratch, then one transposed copy per output.
-        np.add(grid.reshape(g.F, -1), bias, out=grid.reshape(g.F, -1))
-        conv_out = grid[..., : g.W_out]
-        chunk_g = pg._replace(N=g.F, C=m)
+        # grid (F, m, H_out, Wg): the bias is added as the unfused layer adds it (in one contiguous
+        # pass, or by the kernel as it reads). Windows lie in the last two axes, so the pool runs in
+        # the grid's own axis order, into contiguous scratch, then one transposed copy per output.
         chunk_pooled = scratch("conv_pool.pooled", (g.F, m, pg.H_out, pg.W_out), x.dtype)
-        pool_into(conv_out, chunk_g, chunk_pooled)
         chunk_code = scratch("conv_pool.code", chunk_pooled.shape, code.dtype)
-        first_max_code(conv_out, chunk_pooled, chunk_g, chunk_code)
+        if compiled:
+            kernels.pool_2x2_code(grid, b, chunk_pooled, chunk_code)
+        else:
+            np.add(grid.reshape(g.F, -1), bias, out=grid.reshape(g.F, -1))
+            conv_out, chunk_g = grid[..., : g.W_out], pg._replace(N=g.F, C=m)
+            pool_into(conv_out, chunk_g, chunk_pooled)
+            first_max_code(conv_out, chunk_pooled, chunk_g, chunk_code)
         np.copyto(pooled[n0 : n0 + m].transpose(1, 0, 2, 3), chunk_pooled)
         np.copyto(code[n0 : n0 + m].transpose(1, 0, 2, 3), chunk_code)
 
@@ -123,6 +128,11 @@ def conv_pool_relu_backward(dout: np.ndarray, relu_cache: np.ndarray, cache: Con
         scatter_by_code(code[part].transpose(1, 0, 2, 3), grad[part].transpose(1, 0, 2, 3), swapped, target)
 
     return im2col_backward(x, w, g, fill, input_grad)
+
+
+def _compiled_2x2(pg) -> bool:
+    """Whether :mod:`.kernels` pools this forward: Numba present, 2x2 windows with stride 2."""
+    return kernels.available and pg.PH == pg.PW == pg.stride == 2
 
 
 def _checked(dout, relu_cache, pooled: np.ndarray):

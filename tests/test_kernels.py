@@ -1,0 +1,63 @@
+"""The optional compiled kernel gives the NumPy path's results to the bit (skipped without Numba)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from layerwise._layers import kernels
+from layerwise._layers.geometry import PoolGeometry
+from layerwise._layers.pool_fast import first_max_code, pool_into
+
+needs_numba = pytest.mark.skipif(not kernels.available, reason="numba is not installed")
+
+
+def _grid(kind: str, dtype, rng) -> np.ndarray:
+    """A conv-output grid (F, m, H, pitch) whose first 10 columns are the output."""
+    grid = rng.standard_normal((3, 4, 8, 13)).astype(dtype)
+    if kind == "ties":
+        grid = np.round(grid).astype(dtype)
+    elif kind == "nonfinite":
+        grid[0, 0, :2, :2] = np.nan
+        grid[0, 1, 1, 3] = np.nan  # a NaN at offset 3 of its window
+        grid[1, 1, 0, :2] = np.inf
+        grid[1, 2, 2:4, 2:4] = -np.inf
+        grid[2, 3, 5, 4] = np.nan
+    elif kind == "signed zeros":
+        grid = np.where(rng.random(grid.shape) < 0.5, -0.0, 0.0).astype(dtype)
+    return grid
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kind", ["random", "ties", "nonfinite", "signed zeros"])
+@pytest.mark.parametrize("width", [10, 11])  # 11: the last column lies outside every window
+def test_pool_2x2_code_is_the_numpy_path(dtype, kind, width):
+    rng = np.random.default_rng(40)
+    grid = _grid(kind, dtype, rng)
+    bias = rng.standard_normal(3).astype(dtype)
+    g = PoolGeometry(3, 4, 8, width, 2, 2, 2, 4, width // 2)
+    pooled = np.empty((3, 4, 4, width // 2), dtype=dtype)
+    code = np.empty(pooled.shape, dtype=np.uint8)
+    kernels.pool_2x2_code(grid, bias, pooled, code)
+
+    biased = grid + bias.reshape(3, 1, 1, 1)
+    expected_pooled = np.empty_like(pooled)
+    pool_into(biased[..., :width], g, expected_pooled)
+    expected_code = first_max_code(biased[..., :width], expected_pooled, g, np.empty_like(code))
+    bits = f"u{np.dtype(dtype).itemsize}"
+    nan = np.isnan(expected_pooled)
+    assert np.array_equal(np.isnan(pooled), nan)
+    np.testing.assert_array_equal(pooled[~nan].view(bits), expected_pooled[~nan].view(bits))
+    np.testing.assert_array_equal(code, expected_code)
+
+
+def test_layerwise_no_numba_turns_the_kernel_off():
+    code = "from layerwise._layers import kernels; print(kernels.available)"
+    env = {**os.environ, "LAYERWISE_NO_NUMBA": "1"}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
