@@ -7,24 +7,39 @@ releases the GIL; the kernel makes one pass without the GIL: 50 us against 450 u
 12 ThreeLayerConvNet images (32 filters, 32x32). It is used when Numba is installed (``pip install
 'layerwise[fast]'``) and gives the NumPy path's results to the bit: the same maxima of the same
 biased outputs, the first in row-major order on ties, the first NaN of a window holding one.
-Without Numba, or with ``LAYERWISE_NO_NUMBA=1``, :data:`available` is False and nothing here runs.
+Without Numba, or with ``LAYERWISE_NO_NUMBA=1``, :data:`available` is False and nothing here runs;
+with it, Numba is imported and the kernel compiled (or loaded from its on-disk cache) on first use.
 (A kernel for the backward's scatter through the offsets measured slower than NumPy's masked
 copies, 500-900 us against 350 us, and is not here.)
 """
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
+import threading
 
-try:
-    if os.environ.get("LAYERWISE_NO_NUMBA", "").strip() not in ("", "0"):
-        raise ImportError("LAYERWISE_NO_NUMBA is set")
-    from numba import njit
-except ImportError:
-    njit = None
+# Numba is imported on the first call, not here: importing it takes ~0.3 s and ~70 MB, which
+# every `import layerwise` would otherwise pay, convolutions or not.
+available = (
+    os.environ.get("LAYERWISE_NO_NUMBA", "").strip() in ("", "0") and importlib.util.find_spec("numba") is not None
+)
+_compiled: dict = {}
+_compiling = threading.Lock()
 
-available = njit is not None
+
+def pool_2x2_code(grid, bias, pooled, code) -> None:
+    """:func:`_pool_2x2_code`, compiled by Numba on the first call (only when :data:`available`)."""
+    kernel = _compiled.get("pool_2x2_code")
+    if kernel is None:
+        with _compiling:  # chunks on several threads may arrive here at once
+            if "pool_2x2_code" not in _compiled:
+                from numba import njit
+
+                _compiled["pool_2x2_code"] = njit(nogil=True, cache=True)(_pool_2x2_code)
+        kernel = _compiled["pool_2x2_code"]
+    kernel(grid, bias, pooled, code)
 
 
 def _pool_2x2_code(grid, bias, pooled, code):  # pragma: no cover (compiled)
@@ -59,6 +74,3 @@ def _pool_2x2_code(grid, bias, pooled, code):  # pragma: no cover (compiled)
                     pooled[f, n, y, x] = best
                     code[f, n, y, x] = k
 
-
-if available:
-    pool_2x2_code = njit(nogil=True, cache=True)(_pool_2x2_code)
