@@ -61,3 +61,27 @@ def test_layerwise_no_numba_turns_the_kernel_off():
     env = {**os.environ, "LAYERWISE_NO_NUMBA": "1"}
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(3, 4, 8, 10), (3, 4, 9, 11)])  # (9, 11): a row and a column outside every window
+def test_scatter_2x2_is_the_numpy_path(dtype, shape):
+    from layerwise._layers.masking import select
+    from layerwise._layers.pool_fast import scatter_by_code
+
+    rng = np.random.default_rng(41)
+    F, m, H, W = shape
+    g = PoolGeometry(F, m, H, W, 2, 2, 2, H // 2, W // 2)
+    code = rng.integers(0, 4, (F, m, H // 2, W // 2)).astype(np.uint8)
+    dout = rng.standard_normal(code.shape).astype(dtype)
+    dout[0, 0, 0, :3] = (np.inf, np.nan, -0.0)
+    relu = rng.standard_normal(code.shape).astype(dtype)
+    relu[0, 0, 0, :3] = 1.0  # those three pass the gate
+    relu[1, 1, 1, 1] = np.nan  # NaN does not
+    target = np.full((F, m, H, W + 3), 7, dtype=dtype)[..., :W]  # strided, and dirty
+    kernels.scatter_2x2(code, dout, relu, target)
+    expected = np.full_like(target, 7)
+    scatter_by_code(code, select(relu > 0, dout, np.empty_like(dout)), g, expected)
+    bits = f"u{np.dtype(dtype).itemsize}"
+    np.testing.assert_array_equal(target.view(bits), expected.view(bits))

@@ -7,12 +7,12 @@ the convolution takes the im2col path and the pool windows do not overlap:
 
 * forward: each chunk's convolution output is pooled, bias added, while it is still in cache
   (:func:`~.conv_fast.im2col_forward`), and each window's first-maximum offset is recorded (one
-  byte a window); for 2x2 windows by the compiled kernel of :mod:`.kernels` when Numba is there.
+  byte a window); for 2x2 windows by a compiled kernel of :mod:`.kernels` when Numba is there.
   The whole-batch convolution output is never made: that saves writing it, reading it back, and
   the page faults of a fresh array of that size every step.
 * backward: the ReLU-gated gradient is written by those offsets straight into each chunk's
   gradient buffer of the convolution (:func:`~.conv_fast.im2col_backward`), with no whole-batch
-  ``da`` either.
+  ``da`` either (for 2x2 windows, with Numba, by the other kernel of :mod:`.kernels`).
 
 The results are those of the layers run one after the other, to the bit: the same maxima (of the
 same biased outputs), the same first maximum of each window, the same gradient sums. Other
@@ -120,18 +120,24 @@ def conv_pool_relu_backward(dout: np.ndarray, relu_cache: np.ndarray, cache: Con
     pg = pool_inputs("max_pool_relu_backward", conv_out, cache.pool_param)[1]
     # The same checks, in the same words, as the unfused max_pool_relu_backward.
     dout, relu_cache = _checked(dout, relu_cache, pooled)
-    grad = select(relu_cache > 0, dout, np.empty_like(dout))  # the ReLU's gate
+    compiled = _compiled_2x2(pg)
+    if not compiled:
+        grad = select(relu_cache > 0, dout, np.empty_like(dout))  # the ReLU's gate
 
     def fill(n0: int, m: int, target: np.ndarray) -> None:  # target (F, m, H_out, W_out)
         part = slice(n0, n0 + m)
-        swapped = pg._replace(N=g.F, C=m)
-        scatter_by_code(code[part].transpose(1, 0, 2, 3), grad[part].transpose(1, 0, 2, 3), swapped, target)
+        code_part = code[part].transpose(1, 0, 2, 3)
+        if compiled:  # the gate, the zeros and the scatter in one pass
+            gate = relu_cache[part].transpose(1, 0, 2, 3)
+            kernels.scatter_2x2(code_part, dout[part].transpose(1, 0, 2, 3), gate, target)
+        else:
+            scatter_by_code(code_part, grad[part].transpose(1, 0, 2, 3), pg._replace(N=g.F, C=m), target)
 
     return im2col_backward(x, w, g, fill, input_grad)
 
 
 def _compiled_2x2(pg) -> bool:
-    """Whether :mod:`.kernels` pools this forward: Numba present, 2x2 windows with stride 2."""
+    """Whether :mod:`.kernels` serves this pool: Numba present, 2x2 windows with stride 2."""
     return kernels.available and pg.PH == pg.PW == pg.stride == 2
 
 
