@@ -54,7 +54,10 @@ run per framework, alternating layerwise and torch; a row shows the median over 
 figure is every byte the steps made resident, the transient activations,
 caches and gradients as well as whatever each framework keeps between steps (torch's ``.grad``
 tensors and allocator pools, NumPy's freed blocks that malloc keeps). Where ``clear_refs`` is
-unavailable the column shows ``-``.
+unavailable the column shows ``-``. Each framework's runtime is loaded before the baseline: torch's
+by its import, layerwise's optional Numba kernels by ``kernels.warm_up()`` (which loads LLVM and
+compiles or loads the kernels); the resident memory that costs is printed on its own line below the
+table, not hidden: without it, with Numba, the first step would carry ~100 MB of JIT.
 
 Other output
 ------------
@@ -362,8 +365,9 @@ def bench_model(name: str) -> dict:
     for _ in range(ARGS.rounds):
         for fw in frameworks:
             runs[fw].append(run_child(name, fw))
-    row: dict = {fw: _median([ms for ms, _ in runs[fw]]) for fw in frameworks}
-    row["peak"] = {fw: _median([mb for _, mb in runs[fw]]) for fw in frameworks}
+    row: dict = {fw: _median([ms for ms, _, _ in runs[fw]]) for fw in frameworks}
+    row["peak"] = {fw: _median([mb for _, _, mb in runs[fw]]) for fw in frameworks}
+    row["runtime"] = _median([runtime for _, runtime, _ in runs["layerwise"]])
     return row
 
 
@@ -373,13 +377,14 @@ def _median(values: list) -> float | None:
 
 
 def run_child(name: str, framework: str) -> tuple[float | None, float | None]:
-    """``(median step ms, peak MB)`` of ``framework``'s step of model ``name``, in a fresh process."""
+    """``(median step ms, MB the Numba runtime took, peak MB)`` of ``framework``'s step of model
+    ``name``, in a fresh process."""
 
-    def parse(stdout: str) -> tuple[float, float]:
-        ms, mb = stdout.split()[-2:]
-        return float(ms), float(mb)
+    def parse(stdout: str) -> tuple[float, float, float]:
+        ms, runtime_mb, mb = stdout.split()[-3:]
+        return float(ms), float(runtime_mb), float(mb)
 
-    return _child_output(name, framework, parse, (None, None))
+    return _child_output(name, framework, parse, (None, None, None))
 
 
 def _child_output(what: str, framework: str, parse, failed):
@@ -408,6 +413,16 @@ def step_child(name: str, framework: str) -> None:
     model, batch = make_model(name), MODELS[name][1]
     data = training_data()
     step = (layerwise_step if framework == "layerwise" else torch_step)(model, data, batch)
+    if framework == "layerwise":
+        # Load the optional Numba runtime now, as torch's runtime is loaded by its import, both
+        # before the memory baseline; what it costs is printed separately (see "Model steps").
+        before = _status_kb("VmRSS:") if os.path.exists("/proc/self/status") else 0
+        from layerwise._layers import kernels
+
+        kernels.warm_up(np.float32)
+        runtime_mb = (_status_kb("VmRSS:") - before) / 1024 if before else float("nan")
+    else:
+        runtime_mb = float("nan")
     try:
         with open("/proc/self/clear_refs", "w") as refs:
             refs.write("5")  # reset VmHWM to the current resident set
@@ -422,7 +437,7 @@ def step_child(name: str, framework: str) -> None:
         step()
         times.append(time.perf_counter() - start)
     peak = "nan" if before is None else f"{(_status_kb('VmHWM:') - before) / 1024:.1f}"
-    print(f"{1e3 * float(np.median(times)):.3f} {peak}")
+    print(f"{1e3 * float(np.median(times)):.3f} {runtime_mb:.1f} {peak}")
 
 
 # --- notebook cells ----------------------------------------------------------------------------
@@ -549,11 +564,16 @@ def main() -> None:
             if op in naive:
                 row["naive"] = naive[op]
             _print_row(case[0], describe(case), op, row)
+    runtimes: list = []
     for name, (label, batch) in MODELS.items():
         r = bench_model(name)
-        peak = r.pop("peak")
+        peak, runtime = r.pop("peak"), r.pop("runtime")
+        runtimes.append(runtime)
         memory = f"{_fmt(peak.get('layerwise'), 7, 1)} /{_fmt(peak.get('torch'), 6, 1)}"
         _print_row(label, f"batch {batch}, float32, sgd", "step", r, memory)
+    if any(r is not None and r > 1 for r in runtimes):
+        print(f"layerwise's Numba runtime, loaded before the memory baseline as torch's is by its import: "
+              f"{max(r for r in runtimes if r is not None):.0f} MB resident (not in the peak MB column)")
     print(f"load average {os.getloadavg()[0]:.1f} at end")
     if not ARGS.quick:
         notebook_cells()

@@ -85,3 +85,14 @@ def test_scatter_2x2_is_the_numpy_path(dtype, shape):
     scatter_by_code(code, select(relu > 0, dout, np.empty_like(dout)), g, expected)
     bits = f"u{np.dtype(dtype).itemsize}"
     np.testing.assert_array_equal(target.view(bits), expected.view(bits))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_warm_up_compiles_the_kernels_or_does_nothing(dtype, monkeypatch):
+    kernels.warm_up(dtype)
+    if kernels.available:
+        assert {"_pool_2x2_code", "_scatter_2x2"} <= set(kernels._compiled)
+    monkeypatch.setattr(kernels, "available", False)
+    monkeypatch.setattr(kernels, "_compiled", {})
+    kernels.warm_up(dtype)
+    assert kernels._compiled == {}

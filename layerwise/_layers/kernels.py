@@ -20,6 +20,8 @@ import math
 import os
 import threading
 
+import numpy as np
+
 # Numba is imported on the first call, not here: importing it takes ~0.3 s and ~70 MB, which
 # every `import layerwise` would otherwise pay, convolutions or not.
 available = (
@@ -37,6 +39,20 @@ def pool_2x2_code(grid, bias, pooled, code) -> None:
 def scatter_2x2(code, grad, relu_input, target) -> None:
     """:func:`_scatter_2x2`, compiled by Numba on the first call (only when :data:`available`)."""
     _kernel(_scatter_2x2)(code, grad, relu_input, target)
+
+
+def warm_up(dtype=np.float32) -> None:
+    """Load Numba and compile (or load from the on-disk cache) both kernels for ``dtype`` now, on
+    tiny arrays, rather than in the first training step: about a second and 100+ MB of resident
+    memory (LLVM) the first time in a process. Does nothing without Numba."""
+    if not available:
+        return
+    dtype = np.dtype(dtype)
+    tiles = np.zeros((1, 1, 1, 1), dtype=dtype)
+    grid = np.zeros((1, 1, 2, 2), dtype=dtype)
+    code = np.zeros((1, 1, 1, 1), dtype=np.uint8)
+    pool_2x2_code(grid, np.zeros(1, dtype=dtype), tiles, code)
+    scatter_2x2(code, tiles, tiles, grid)
 
 
 def _kernel(function):
