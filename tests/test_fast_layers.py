@@ -929,21 +929,27 @@ def test_winograd_dx_dispatch_rule(xs, ws, stride, pad, expected, monkeypatch):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("path", ["dx", "dw"])
 @HYPOTHESIS
 @given(
     N=st.integers(1, 3), C=st.integers(1, 4), F=st.integers(1, 4), H=st.integers(1, 9), W=st.integers(1, 9),
     pad=st.integers(0, 3), seed=st.integers(0, 2**16), chunk=st.sampled_from([1, 1 << 20]),
 )
-def test_winograd_dx_matches_naive_on_random_shapes(dtype, N, C, F, H, W, pad, seed, chunk, monkeypatch):
+def test_winograd_backward_matches_naive_on_random_shapes(dtype, path, N, C, F, H, W, pad, seed, chunk, monkeypatch):
+    """dx by Winograd (conv_backward_fast), or dw and db by Winograd (conv_backward_fast_weights)."""
     if H + 2 * pad < 3 or W + 2 * pad < 3:
         return
-    monkeypatch.setattr(conv_fast_module, "_WINOGRAD_DX_MIN_CHANNELS", 1)
     import layerwise._layers.winograd as winograd_module
 
+    threshold = "_WINOGRAD_DX_MIN_CHANNELS" if path == "dx" else "_WINOGRAD_DW_MIN_CHANNELS"
+    monkeypatch.setattr(conv_fast_module, threshold, 1)
     monkeypatch.setattr(winograd_module, "_CHUNK_BYTES", chunk)
     x, w, b, param, dout, grads_n = _winograd_dx_case(dtype, (N, C, H, W), F, pad, seed)
     _, cache = conv_forward_fast(x, w, b, param)
-    grads = conv_backward_fast(dout.astype(dtype), cache)
+    if path == "dx":
+        grads = conv_backward_fast(dout.astype(dtype), cache)
+    else:
+        grads, grads_n = conv_fast_module.conv_backward_fast_weights(dout.astype(dtype), cache), grads_n[1:]
     _assert_backward_close(grads, grads_n, dtype, _fan_in((N, C, H, W), F, pad))
 
 
@@ -973,25 +979,6 @@ def test_winograd_dw_matches_naive(dtype, input_grad, xs, F, pad, monkeypatch):
         grads = conv_fast_module.conv_backward_fast_weights(dout.astype(dtype), cache)
         grads_n = grads_n[1:]
     _assert_backward_close(grads, grads_n, dtype, _fan_in(xs, F, pad))
-
-
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@HYPOTHESIS
-@given(
-    N=st.integers(1, 3), C=st.integers(1, 4), F=st.integers(1, 4), H=st.integers(1, 9), W=st.integers(1, 9),
-    pad=st.integers(0, 3), seed=st.integers(0, 2**16), chunk=st.sampled_from([1, 1 << 20]),
-)
-def test_winograd_dw_matches_naive_on_random_shapes(dtype, N, C, F, H, W, pad, seed, chunk, monkeypatch):
-    if H + 2 * pad < 3 or W + 2 * pad < 3:
-        return
-    import layerwise._layers.winograd as winograd_module
-
-    monkeypatch.setattr(conv_fast_module, "_WINOGRAD_DW_MIN_CHANNELS", 1)
-    monkeypatch.setattr(winograd_module, "_CHUNK_BYTES", chunk)
-    x, w, b, param, dout, grads_n = _winograd_dx_case(dtype, (N, C, H, W), F, pad, seed)
-    _, cache = conv_forward_fast(x, w, b, param)
-    grads = conv_fast_module.conv_backward_fast_weights(dout.astype(dtype), cache)
-    _assert_backward_close(grads, grads_n[1:], dtype, _fan_in((N, C, H, W), F, pad))
 
 
 @pytest.mark.parametrize("xs, ws, stride, expected", [
