@@ -12,7 +12,8 @@ returns ``None`` for ``dx`` when ``input_grad`` is False and skips computing it.
 from __future__ import annotations
 
 from ._layers.affine import affine_backward_weights
-from ._layers.conv_pool import conv_pool_forward, conv_pool_relu_backward
+from . import _validation as v
+from ._layers.conv_pool import ConvPoolCache, conv_pool_forward, conv_pool_relu_backward
 from .fast_layers import conv_backward_fast, conv_forward_fast
 from .layers import (
     affine_backward,
@@ -139,7 +140,12 @@ def conv_relu_pool_backward(dout, cache):
 
 
 def _conv_relu_pool_backward(dout, cache, input_grad: bool):
-    conv_pool_cache, relu_cache = cache
+    func = "conv_relu_pool_backward"
+    conv_pool_cache, relu_cache = v.cache_tuple(func, cache, 2)
+    if not isinstance(conv_pool_cache, ConvPoolCache):
+        raise TypeError(
+            f"{func}: cache[0] must be the ConvPoolCache made by conv_relu_pool_forward, got {v.describe(conv_pool_cache)}"
+        )
     return conv_pool_relu_backward(dout, relu_cache, conv_pool_cache, input_grad)
 
 

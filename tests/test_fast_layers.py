@@ -645,6 +645,22 @@ def test_fused_conv_relu_pool_caches_survive_other_calls():
         np.testing.assert_array_equal(again, first)
 
 
+def test_conv_relu_pool_backward_names_a_cache_it_did_not_make():
+    from layerwise.layer_utils import conv_relu_pool_backward, conv_relu_pool_forward
+
+    rng = np.random.default_rng(26)
+    x, w, b = rng.standard_normal((2, 3, 8, 8)), rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)
+    out, cache = conv_relu_pool_forward(x, w, b, {"stride": 1, "pad": 1}, POOL_2X2)
+    for bad, message in [
+        ((cache[0],), "conv_relu_pool_backward: cache must be the 2-tuple returned by the matching forward function, got a tuple of 1 items"),
+        (None, "conv_relu_pool_backward: cache must be the 2-tuple returned by the matching forward function, got None"),
+        ((cache[1], cache[0]), "conv_relu_pool_backward: cache[0] must be the ConvPoolCache made by conv_relu_pool_forward, got"),
+    ]:
+        with pytest.raises(TypeError) as error:
+            conv_relu_pool_backward(out, bad)
+        assert str(error.value).startswith(message)
+
+
 def test_fused_conv_relu_pool_backward_reports_bad_gradients_as_unfused():
     """A dout or ReLU cache of the wrong shape gets the message the unfused layers give."""
     from layerwise._layers.pool_fast import max_pool_relu_backward

@@ -141,6 +141,8 @@ def test_thread_count_settings(monkeypatch):
         with pytest.raises(ValueError, match="set_num_threads: threads must be an int >= 1 or None, got"):
             layerwise.set_num_threads(bad)
     assert layerwise.get_num_threads() == 3  # a refused setting changes nothing
+    layerwise.set_num_threads(np.int64(2))
+    assert layerwise.get_num_threads() == 2 and type(layerwise.get_num_threads()) is int
     monkeypatch.setenv("LAYERWISE_NUM_THREADS", "5")
     layerwise.set_num_threads(None)
     assert layerwise.get_num_threads() == 5

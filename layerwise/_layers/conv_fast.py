@@ -257,7 +257,7 @@ def _backward(func: str, dout, cache: ConvFastCache, *, input_grad: bool):
     def fill(n0: int, m: int, target: np.ndarray) -> None:
         np.copyto(target, dout[n0 : n0 + m].transpose(1, 0, 2, 3))
 
-    if uses_winograd_dw(g) and not (input_grad and not uses_winograd_dx(g)):
+    if uses_winograd_dw(g) and (not input_grad or uses_winograd_dx(g)):  # else dx needs the im2col chunks
         dw, db = winograd_weight_grads(x, dout, g)
         return (_winograd_dx(dout, w, g) if input_grad else None), dw, db
     if input_grad and uses_winograd_dx(g):  # dx by Winograd, the chunks below make dw and db only

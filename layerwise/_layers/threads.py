@@ -23,6 +23,7 @@ everything single-threaded), at most the CPUs this process may run on.
 
 from __future__ import annotations
 
+import numbers
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -47,8 +48,10 @@ def set_num_threads(threads: int | None) -> None:
     the BLAS library uses, at most the CPUs this process may run on.
     """
     global _requested, _default
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-        raise ValueError(f"set_num_threads: threads must be an int >= 1 or None, got {threads!r}")
+    if threads is not None:
+        if isinstance(threads, bool) or not isinstance(threads, numbers.Integral) or threads < 1:
+            raise ValueError(f"set_num_threads: threads must be an int >= 1 or None, got {threads!r}")
+        threads = int(threads)  # numpy integers too
     _requested, _default = threads, None
 
 
