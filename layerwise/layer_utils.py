@@ -11,8 +11,8 @@ returns ``None`` for ``dx`` when ``input_grad`` is False and skips computing it.
 
 from __future__ import annotations
 
-from ._layers.affine import affine_backward_weights
 from . import _validation as v
+from ._layers.affine import affine_backward_weights
 from ._layers.conv_pool import ConvPoolCache, conv_pool_forward, conv_pool_relu_backward
 from .fast_layers import conv_backward_fast, conv_forward_fast
 from .layers import (
