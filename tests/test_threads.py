@@ -107,6 +107,60 @@ def test_each_chunk_runs_once_with_blas_on_one_thread():
     assert set(blas) == {1}
 
 
+@pytest.mark.parametrize("a_leaves_first", [True, False])
+def test_overlapping_blas_holds_from_two_threads_keep_it_at_one_then_restore_it(a_leaves_first):
+    """Thread A holds, the main thread holds, one leaves, then the other: BLAS stays at one thread
+    until both have left, then is back where it was (per-caller limits would leave it at one)."""
+    before = threads._blas_threads()
+    a_inside, a_may_leave, a_left = threading.Event(), threading.Event(), threading.Event()
+
+    def hold_in_a():
+        with threads.one_blas_thread():
+            a_inside.set()
+            a_may_leave.wait(timeout=30)
+        a_left.set()
+
+    a = threading.Thread(target=hold_in_a, daemon=True)
+    a.start()
+    try:
+        a_inside.wait(timeout=30)
+        assert threads._blas_threads() == 1
+        with threads.one_blas_thread():
+            with threads.one_blas_thread():  # nested: no effect
+                assert threads._blas_threads() == 1
+            if a_leaves_first:
+                a_may_leave.set()
+                a_left.wait(timeout=30)
+            assert threads._blas_threads() == 1
+        assert threads._blas_threads() == (before if a_leaves_first else 1)
+    finally:
+        a_may_leave.set()
+        a.join(timeout=30)
+    assert threads._blas_threads() == before
+
+
+def test_winograd_runs_its_own_products_with_blas_on_one_thread(monkeypatch):
+    """The filter transform and the dw product run outside the chunks; with BLAS on several
+    threads there, its spinning idle threads would take the cores the chunks need."""
+    from layerwise._layers import winograd
+    from layerwise.fast_layers import conv_backward_fast, conv_forward_fast
+
+    seen = []
+    transform = winograd.filter_transform
+
+    def recording_transform(w):
+        seen.append(threads._blas_threads())
+        return transform(w)
+
+    monkeypatch.setattr(winograd, "filter_transform", recording_transform)
+    rng = np.random.default_rng(3)
+    x, w, b = (rng.standard_normal(s).astype(np.float32) for s in ((4, 64, 6, 6), (8, 64, 3, 3), (8,)))
+    before = threads._blas_threads()
+    out, cache = conv_forward_fast(x, w, b, {"stride": 1, "pad": 1})
+    conv_backward_fast(out, cache)  # dx by Winograd: the transform again
+    assert seen == [1, 1] and threads._blas_threads() == before
+
+
 def test_a_chunks_error_is_raised_in_the_caller_after_the_others_finish():
     layerwise.set_num_threads(2)
     done = []

@@ -29,7 +29,7 @@ import numpy as np
 
 from .geometry import ConvGeometry
 from .scratch import bordered, scratch
-from .threads import for_each_chunk
+from .threads import for_each_chunk, holds_one_blas_thread
 
 # Bytes of transformed input per chunk: the chunk's V, M and padded input stay in L2/L3.
 # Measured (1 thread, float32, batch 128): 1 << 20 beats 1 << 21 by 5-15% on 32-128 channels.
@@ -53,6 +53,7 @@ def filter_transform(w: np.ndarray) -> np.ndarray:
     return u
 
 
+@holds_one_blas_thread
 def winograd_forward(
     x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g: ConvGeometry, out: np.ndarray
 ) -> None:
@@ -105,6 +106,7 @@ def _input_transform(x: np.ndarray, g: ConvGeometry) -> np.ndarray:
     return V
 
 
+@holds_one_blas_thread
 def winograd_weight_grads(x: np.ndarray, dout: np.ndarray, g: ConvGeometry) -> tuple[np.ndarray, np.ndarray]:
     """``dw`` (F, C, 3, 3) and ``db`` (F,) of a 3x3, stride-1 convolution of ``x`` (N, C, H, W),
     for the upstream gradient ``dout`` (N, F, H_out, W_out), by Winograd F(2x2, 3x3).
