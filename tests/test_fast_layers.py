@@ -709,11 +709,19 @@ def _pool_input(kind: str, shape, dtype, rng) -> np.ndarray:
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape, param", CODE_PARAMS)
 @pytest.mark.parametrize("kind", ["random", "ties", "nonfinite", "signed zeros"])
-def test_pool_backward_is_the_naive_layers_to_the_bit(dtype, shape, param, kind):
+@pytest.mark.parametrize("compiled", [False, True])
+def test_pool_backward_is_the_naive_layers_to_the_bit(dtype, shape, param, kind, compiled, monkeypatch):
     """The forward records each window's first maximum (a NaN window's first NaN, as np.argmax
     picks) as an index into x; the backward adds the derivatives there in the naive layer's window
     order, so even overlapping windows give the naive result bit for bit, inf and NaN included. A
-    cache built by hand as (x, pool_param, out) finds the maxima again and gives the same."""
+    cache built by hand as (x, pool_param, out) finds the maxima again and gives the same. So does
+    the compiled scatter (where Numba is installed), one image per chunk here."""
+    from layerwise._layers import kernels, pool_fast
+
+    if compiled and not kernels.available:
+        pytest.skip("numba is not installed")
+    monkeypatch.setattr(kernels, "available", compiled)
+    monkeypatch.setattr(pool_fast, "_CHUNK_BYTES", 1)
     rng = np.random.default_rng(21)
     x = _pool_input(kind, shape, dtype, rng)
     out, cache = max_pool_forward_fast(x, param)

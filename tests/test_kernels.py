@@ -91,7 +91,7 @@ def test_scatter_2x2_is_the_numpy_path(dtype, shape):
 def test_warm_up_compiles_the_kernels_or_does_nothing(dtype, monkeypatch):
     kernels.warm_up(dtype)
     if kernels.available:
-        assert {"_pool_2x2_code", "_scatter_2x2"} <= set(kernels._compiled)
+        assert {"_pool_2x2_code", "_scatter_2x2", "_scatter_add"} <= set(kernels._compiled)
     monkeypatch.setattr(kernels, "available", False)
     monkeypatch.setattr(kernels, "_compiled", {})
     kernels.warm_up(dtype)

@@ -11,7 +11,9 @@ the maximum, one comparison pass per offset over the strided slice ``x[:, :, i::
 Backward: each upstream derivative goes to its window's recorded first maximum, by one scatter
 into zeros: a plain assignment where windows do not overlap, else ``np.add.at``, which adds in the
 order of the indices, the naive layer's window order, so where windows share a maximum the
-derivatives add up in the same order. Either way the result is the naive layer's to the bit.
+derivatives add up in the same order. Either way the result is the naive layer's to the bit. With
+Numba installed, a compiled loop (:func:`.kernels.scatter_add`) does the same additions in the same
+order, a chunk of images per thread.
 :func:`max_pool_relu_backward` is the same scatter for a pool followed by a ReLU, the ReLU's gate
 applied to ``dout`` first. The forward runs a few images at a time on the layers' threads
 (:mod:`.threads`).
@@ -29,6 +31,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import _validation as v
+from . import kernels
 from .geometry import PoolGeometry, pool_inputs, upstream
 from .masking import select
 from .scratch import scratch
@@ -197,6 +200,8 @@ def _backward(func: str, dout: np.ndarray, cache: PoolFastCache, relu_input: np.
     grad = dout
     if relu_input is not None:  # where the ReLU passes nothing back, no window receives a gradient
         grad = select(relu_input > 0, dout, scratch("pool.gated", out.shape, x.dtype))
+    if kernels.available:
+        return _scatter_compiled(index, grad, g)
     dx = np.zeros((g.N, g.C, g.H, g.W), dtype=x.dtype)
     if g.stride >= g.PH and g.stride >= g.PW:  # windows apart: one derivative a pixel at most
         # A plain scatter, after + 0.0 (which turns -0.0 into 0.0, as the naive layer's 0 + -0.0 does).
@@ -204,6 +209,20 @@ def _backward(func: str, dout: np.ndarray, cache: PoolFastCache, relu_input: np.
         dx.reshape(-1)[index.reshape(-1)] = plus_zero.reshape(-1)
     else:
         np.add.at(dx.reshape(-1), index.reshape(-1), grad.reshape(-1))
+    return dx
+
+
+def _scatter_compiled(index: np.ndarray, grad: np.ndarray, g: PoolGeometry) -> np.ndarray:
+    """:func:`_backward`'s scatter by the compiled kernel, a chunk of images at a time on the
+    layers' threads; the same bits (zeros, then each derivative added in window order)."""
+    dx = np.empty((g.N, g.C, g.H, g.W), dtype=grad.dtype)
+    image = g.C * g.H * g.W
+
+    def work(_: int, n0: int, m: int) -> None:
+        part = slice(n0, n0 + m)
+        kernels.scatter_add(index[part].reshape(-1), grad[part].reshape(-1), dx[part].reshape(-1), n0 * image)
+
+    for_each_chunk(_chunks(dx), work)
     return dx
 
 
