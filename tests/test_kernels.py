@@ -27,6 +27,7 @@ def _grid(kind: str, dtype, rng) -> np.ndarray:
         grid[1, 1, 0, :2] = np.inf
         grid[1, 2, 2:4, 2:4] = -np.inf
         grid[2, 3, 5, 4] = np.nan
+        grid[2, 0, 4:6, 6:8] = (np.inf, 1.0), (-np.inf, 2.0)  # inf - inf: a NaN sum, and no NaN
     elif kind == "signed zeros":
         grid = np.where(rng.random(grid.shape) < 0.5, -0.0, 0.0).astype(dtype)
     return grid
