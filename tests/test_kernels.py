@@ -97,3 +97,35 @@ def test_warm_up_compiles_the_kernels_or_does_nothing(dtype, monkeypatch):
     monkeypatch.setattr(kernels, "_compiled", {})
     kernels.warm_up(dtype)
     assert kernels._compiled == {}
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("xs, ws, pad", [
+    ((4, 3, 9, 11), (5, 3, 3, 3), 1),
+    ((3, 2, 16, 16), (4, 2, 3, 3), 0),  # pad 0: runs spill into the next channel's first pixels
+    ((2, 3, 10, 16), (4, 3, 5, 5), 2),
+    ((3, 4, 20, 20), (6, 4, 7, 7), 3),
+    ((2, 2, 6, 6), (3, 2, 3, 3), 2),  # the grid wider than the input
+])
+def test_col2im_wide_is_the_numpy_path(dtype, xs, ws, pad, monkeypatch):
+    """dx of a stride-1 convolution in the wide column layout, gathered by the kernel or summed by
+    NumPy's passes: the same bits, infinities in the upstream gradient included."""
+    from layerwise._layers import conv_fast
+    from layerwise.fast_layers import conv_backward_fast, conv_forward_fast
+
+    monkeypatch.setattr(conv_fast, "_CHUNK_BYTES", 1 << 12)  # several chunks
+    rng = np.random.default_rng(42)
+    x, w, b = (rng.standard_normal(s).astype(dtype) for s in (xs, ws, ws[:1]))
+    param = {"stride": 1, "pad": pad}
+    out, cache = conv_forward_fast(x, w, b, param)
+    g = conv_fast.conv_inputs("test", x, w, b, param, exact=False)[3]
+    assert conv_fast._Plan(g, x.dtype).wide
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    dout[0, 0, 0, 0] = np.inf
+    with np.errstate(invalid="ignore"):  # inf * 0 in dw
+        dx_kernel = conv_backward_fast(dout, cache)[0]
+        monkeypatch.setattr(kernels, "available", False)
+        dx_numpy = conv_backward_fast(dout, cache)[0]
+    bits = f"u{np.dtype(dtype).itemsize}"
+    np.testing.assert_array_equal(dx_kernel.view(bits), dx_numpy.view(bits))

@@ -27,7 +27,8 @@ Each column is one output position of one image, its ``K`` rows ordered ``(c, i,
   in the dropped columns), summed into ``db`` while in cache, and used so that
   ``dw.T += cols @ dout.T`` is one GEMM (BLAS reads the transpose in place) and
   ``dcols = w.T @ dout``; ``dx`` is scattered back from ``dcols`` (col2im): wide layout, by
-  adding each of the ``HH*WW`` runs into a padded gradient buffer; compact layout,
+  adding each of the ``HH*WW`` runs into a padded gradient buffer (with Numba, by a compiled
+  gather of the same sums, :func:`.kernels.col2im_wide`); compact layout,
   by adding one strided slice per kernel offset, clipped to the unpadded input. Within one offset
   a slice never hits the same pixel twice, so ``+=`` on a view is exact and ``np.add.at`` is not
   needed. For 3x3 stride-1 layers with enough input channels, :func:`conv_backward_fast` instead
@@ -60,6 +61,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from .. import _validation as v
+from . import kernels
 from .geometry import ConvGeometry, conv_inputs, upstream
 from .scratch import bordered, scratch
 from .threads import for_each_chunk, get_num_threads
@@ -424,6 +426,9 @@ class _Plan:
         g, m = self.g, dx.shape[0]
         if not self.wide:
             _col2im(dcols.reshape(g.C, g.HH, g.WW, m, g.H_out, g.W_out), dx, _scatter_plan(g))
+            return
+        if kernels.available:
+            kernels.col2im_wide(dcols.reshape(g.C, g.HH, g.WW, m, self.Q), self.row, g.pad, dx)
             return
         # Not conv.padded: that buffer still holds the input chunk whose columns are in use.
         grad_padded = scratch("conv.grad_padded", (self.padded_size(m),), self.dtype)

@@ -50,6 +50,11 @@ def scatter_add(index, grad, target, first) -> None:
     _kernel(_scatter_add)(index, grad, target, first)
 
 
+def col2im_wide(dcols, pitch, pad, dx) -> None:
+    """:func:`_col2im_wide`, compiled by Numba on the first call (only when :data:`available`)."""
+    _kernel(_col2im_wide)(dcols, pitch, pad, dx)
+
+
 def warm_up(dtype=np.float32) -> None:
     """Load Numba and compile (or load from the on-disk cache) the kernels for ``dtype`` now, on
     tiny arrays, rather than in the first training step: about a second and 100+ MB of resident
@@ -63,6 +68,7 @@ def warm_up(dtype=np.float32) -> None:
     pool_2x2_code(grid, np.zeros(1, dtype=dtype), tiles, code)
     scatter_2x2(code, tiles, tiles, grid)
     scatter_add(np.zeros(1, dtype=np.intp), tiles.reshape(1), grid.reshape(4), 0)
+    col2im_wide(np.zeros((1, 1, 1, 1, 1), dtype=dtype), 1, 0, tiles)
 
 
 def _kernel(function):
@@ -148,3 +154,33 @@ def _scatter_add(index, grad, target, first):  # pragma: no cover (compiled)
         target[j] = 0
     for i in range(index.shape[0]):
         target[index[i] - first] += grad[i]
+
+
+def _col2im_wide(dcols, pitch, pad, dx):  # pragma: no cover (compiled)
+    """dx (m, C, H, W) = the column gradients dcols (C, HH, WW, m, H_out * pitch) of a stride-1
+    convolution in :class:`.conv_fast._Plan`'s wide layout, summed back onto the pixels they came
+    from: ``dx[n, c, y, x] = sum over (i, j) of dcols[c, i, j, n, (y + pad - i) * pitch + x + pad - j]``
+    over the (i, j) whose grid position lies in the H_out x W_out output, added in (i, j) order
+    from +0.0 as the NumPy path's passes add them (its extra terms are the dropped grid columns,
+    zeros). A gather: each pixel is written once, from a row accumulator, in one pass."""
+    C, HH, WW, m, _ = dcols.shape
+    H, W = dx.shape[2], dx.shape[3]
+    H_out = dcols.shape[4] // pitch
+    W_out = W + 2 * pad - WW + 1
+    row = np.empty(W, dtype=dx.dtype)
+    for n in range(m):
+        for c in range(C):
+            for y in range(H):
+                row[:] = 0
+                for i in range(HH):
+                    grid_y = y + pad - i
+                    if grid_y < 0 or grid_y >= H_out:
+                        continue
+                    for j in range(WW):
+                        x_lo, x_hi = max(0, j - pad), min(W, W_out + j - pad)  # grid column in [0, W_out)
+                        start = grid_y * pitch + pad - j + x_lo
+                        # Slices, not indices: a loop over them has no negative-index check, so it vectorises.
+                        source, target = dcols[c, i, j, n, start : start + x_hi - x_lo], row[x_lo:x_hi]
+                        for t in range(source.shape[0]):
+                            target[t] += source[t]
+                dx[n, c, y, :] = row
