@@ -97,12 +97,11 @@ def _input_transform(x: np.ndarray, g: ConvGeometry) -> np.ndarray:
     # (B^T d) B: along the columns.
     V = scratch("winograd.V", (16, tH * tW * m, C), dtype)
     v = V.reshape(4, 4, tH, tW, m, C)
-    for a in range(4):
-        e0, e1, e2, e3 = (r[a][:, j : j + 2 * tW : 2] for j in range(4))
-        np.subtract(e0, e2, out=v[a, 0])
-        np.add(e1, e2, out=v[a, 1])
-        np.subtract(e2, e1, out=v[a, 2])
-        np.subtract(e1, e3, out=v[a, 3])
+    e0, e1, e2, e3 = (r[:, :, j : j + 2 * tW : 2] for j in range(4))  # all four rows a at once
+    np.subtract(e0, e2, out=v[:, 0])
+    np.add(e1, e2, out=v[:, 1])
+    np.subtract(e2, e1, out=v[:, 2])
+    np.subtract(e1, e3, out=v[:, 3])
     return V
 
 
@@ -152,12 +151,11 @@ def _output_gradient_transform(dout: np.ndarray, g: ConvGeometry) -> np.ndarray:
     # (A dY) A^T: along the columns.
     dM = scratch("winograd.dM", (16, tH * tW * m, F), dtype)
     dm = dM.reshape(4, 4, tH, tW, m, F)
-    for a in range(4):
-        c0, c1 = rows[a][:, 0::2], rows[a][:, 1::2]
-        np.copyto(dm[a, 0], c0)
-        np.add(c0, c1, out=dm[a, 1])
-        np.subtract(c0, c1, out=dm[a, 2])
-        np.negative(c1, out=dm[a, 3])
+    c0, c1 = rows[:, :, 0::2], rows[:, :, 1::2]  # all four rows a at once
+    np.copyto(dm[:, 0], c0)
+    np.add(c0, c1, out=dm[:, 1])
+    np.subtract(c0, c1, out=dm[:, 2])
+    np.negative(c1, out=dm[:, 3])
     return dM
 
 
@@ -183,12 +181,15 @@ def _winograd_chunk(x: np.ndarray, U: np.ndarray, b: np.ndarray | None, g: ConvG
         s[:, 1] += b
     # (A^T M) A: along the columns.
     y = scratch("winograd.Y", (2, 2, tH, tW, m, F), dtype)
-    for a in range(2):
-        np.add(s[a, 0], s[a, 1], out=y[a, 0])
-        y[a, 0] += s[a, 2]
-        np.subtract(s[a, 1], s[a, 2], out=y[a, 1])
-        y[a, 1] -= s[a, 3]
-    # Back to (n, f, y, x): one strided copy per position in the 2x2 tile, cropped when odd.
+    np.add(s[:, 0], s[:, 1], out=y[:, 0])  # both rows a at once
+    y[:, 0] += s[:, 2]
+    np.subtract(s[:, 1], s[:, 2], out=y[:, 1])
+    y[:, 1] -= s[:, 3]
+    # Back to (n, f, y, x): one strided copy, or one per position in the 2x2 tile when an odd
+    # output size crops the last tile.
+    if g.H_out % 2 == 0 and g.W_out % 2 == 0 and out.flags.c_contiguous:  # a view, not a copy
+        np.copyto(out.reshape(m, F, tH, 2, tW, 2), y.transpose(4, 5, 2, 0, 3, 1))
+        return
     for a in range(2):
         for c in range(2):
             rows_out, cols_out = (g.H_out - a + 1) // 2, (g.W_out - c + 1) // 2
