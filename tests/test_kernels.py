@@ -129,3 +129,33 @@ def test_col2im_wide_is_the_numpy_path(dtype, xs, ws, pad, monkeypatch):
         dx_numpy = conv_backward_fast(dout, cache)[0]
     bits = f"u{np.dtype(dtype).itemsize}"
     np.testing.assert_array_equal(dx_kernel.view(bits), dx_numpy.view(bits))
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("xs, ws, pad", [
+    ((3, 32, 8, 8), (20, 32, 3, 3), 1),  # even output: NumPy's one strided copy
+    ((2, 32, 7, 10), (5, 32, 3, 3), 1),  # odd rows: four cropped copies
+    ((2, 40, 9, 9), (3, 40, 3, 3), 0),  # odd rows and columns
+])
+def test_winograd_tiles_to_image_is_the_numpy_path(dtype, xs, ws, pad, monkeypatch):
+    """The Winograd forward (and the dx it computes) with its output tiles copied back by the
+    kernel or by NumPy: the same bits."""
+    from layerwise._layers import conv_fast
+    from layerwise.fast_layers import conv_backward_fast, conv_forward_fast
+
+    rng = np.random.default_rng(43)
+    x, w, b = (rng.standard_normal(s).astype(dtype) for s in (xs, ws, ws[:1]))
+    param = {"stride": 1, "pad": pad}
+    g = conv_fast.conv_inputs("test", x, w, b, param, exact=False)[3]
+    assert conv_fast.uses_winograd(g) and conv_fast.uses_winograd_dx(g)
+
+    def run():
+        out, cache = conv_forward_fast(x, w, b, param)
+        return out, conv_backward_fast(np.sin(out), cache)[0]
+
+    compiled = run()
+    monkeypatch.setattr(kernels, "available", False)
+    bits = f"u{np.dtype(dtype).itemsize}"
+    for got, want in zip(compiled, run()):
+        np.testing.assert_array_equal(got.view(bits), want.view(bits))

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import kernels
 from .geometry import ConvGeometry
 from .scratch import bordered, scratch
 from .threads import for_each_chunk, holds_one_blas_thread
@@ -185,8 +186,11 @@ def _winograd_chunk(x: np.ndarray, U: np.ndarray, b: np.ndarray | None, g: ConvG
     y[:, 0] += s[:, 2]
     np.subtract(s[:, 1], s[:, 2], out=y[:, 1])
     y[:, 1] -= s[:, 3]
-    # Back to (n, f, y, x): one strided copy, or one per position in the 2x2 tile when an odd
-    # output size crops the last tile.
+    # Back to (n, f, y, x): by the compiled kernel, else one strided copy, or one per position in
+    # the 2x2 tile when an odd output size crops the last tile.
+    if kernels.available:
+        kernels.tiles_to_image(y, out)
+        return
     if g.H_out % 2 == 0 and g.W_out % 2 == 0 and out.flags.c_contiguous:  # a view, not a copy
         np.copyto(out.reshape(m, F, tH, 2, tW, 2), y.transpose(4, 5, 2, 0, 3, 1))
         return
