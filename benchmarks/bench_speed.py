@@ -65,7 +65,8 @@ Other output
   naive layers, float64, the notebook's shapes and seed), printed as the notebook prints them.
 * With ``--epoch``: one epoch of ``ThreeLayerConvNet`` trained by the Solver on the full CIFAR-10
   archive in ``../shared/data`` (49,000 images, batch 50, ``sgd`` at 1e-3, as in the notebook's
-  "Train the net"): wall time and final validation accuracy, and the same loop in torch.
+  "Train the net"): wall time and final validation accuracy, and the same loop in torch; each
+  in a fresh process of its own, its runtime (Numba's kernels, torch's import) loaded first.
 
 ``--threads`` caps both libraries: torch via ``torch.set_num_threads`` and NumPy's BLAS via the
 ``OPENBLAS_NUM_THREADS``/``OMP_NUM_THREADS``/``MKL_NUM_THREADS`` environment variables, set before
@@ -494,29 +495,44 @@ def _print_cell(name: str, t_naive: float, t_fast: float, errors: dict) -> None:
 
 
 def one_epoch() -> None:
-    """Train ThreeLayerConvNet for one epoch with the Solver, then the same loop in torch."""
+    """Train ThreeLayerConvNet for one epoch with the Solver, then the same loop in torch, each in
+    a process of its own (as the steps, so that neither framework's threads slow the other)."""
+    print("\n1 epoch of ThreeLayerConvNet, 49000 images, batch 50, sgd lr 1e-3, each in a fresh process:")
+    frameworks = ["layerwise"] + (["torch"] if torch is not None else [])
+    for framework in frameworks:
+        print(_child_output("epoch", framework, _checked_line, f"  {framework}: failed\n"), end="")
+
+
+def _checked_line(stdout: str) -> str:
+    if not stdout.strip():
+        raise ValueError("no output")
+    return stdout
+
+
+def epoch_child(framework: str) -> None:
+    """Body of the ``--child epoch FRAMEWORK`` process: one epoch, then its time and accuracy."""
     from layerwise.data_utils import get_CIFAR10_data
 
     data = get_CIFAR10_data(data_dir=DATA)
     np.random.seed(231)
     model = ThreeLayerConvNet(dtype=np.float32)
-    solver = Solver(model, data, num_epochs=1, batch_size=50, update_rule="sgd",
-                    optim_config={"learning_rate": 1e-3}, verbose=False)
-    start = time.perf_counter()
-    solver.train()
-    elapsed = time.perf_counter() - start
-    print(f"\n1 epoch of ThreeLayerConvNet, {len(data['X_train'])} images, batch 50, sgd lr 1e-3:")
-    print(f"  layerwise Solver: {elapsed:6.1f} s ({1e3 * elapsed / solver.iteration:.1f} ms/iteration, "
-          f"including the accuracy checks); final val acc {solver.val_acc_history[-1]:.3f}, "
-          f"train acc {solver.train_acc_history[-1]:.3f}")
-    if torch is None:
+    if framework == "layerwise":
+        from layerwise._layers import kernels
+
+        kernels.warm_up(np.float32)  # Numba's runtime before the clock, as torch's is loaded by its import
+        solver = Solver(model, data, num_epochs=1, batch_size=50, update_rule="sgd",
+                        optim_config={"learning_rate": 1e-3}, verbose=False)
+        start = time.perf_counter()
+        solver.train()
+        elapsed = time.perf_counter() - start
+        print(f"  layerwise Solver: {elapsed:6.1f} s ({1e3 * elapsed / solver.iteration:.1f} ms/iteration, "
+              f"including the accuracy checks); final val acc {solver.val_acc_history[-1]:.3f}, "
+              f"train acc {solver.train_acc_history[-1]:.3f}")
         return
-    np.random.seed(231)
-    twin = ThreeLayerConvNet(dtype=np.float32)
-    net = torch_model(twin)
+    net = torch_model(model)
     sgd = torch.optim.SGD(net.parameters(), lr=1e-3)
     X, y = torch.from_numpy(data["X_train"]), torch.from_numpy(data["y_train"])
-    iterations = solver.iteration
+    iterations = len(X) // 50  # as the Solver: one epoch of batches drawn with replacement
     start = time.perf_counter()
     for _ in range(iterations):
         idx = torch.from_numpy(np.random.choice(len(X), 50))
@@ -542,6 +558,8 @@ def main() -> None:
             torch.set_num_threads(ARGS.threads)
         if ARGS.child[0] == "ops":
             ops_child(ARGS.child[1])
+        elif ARGS.child[0] == "epoch":
+            epoch_child(ARGS.child[1])
         else:
             step_child(*ARGS.child)
         return

@@ -10,7 +10,7 @@ import pytest
 
 import layerwise
 from layerwise._layers import threads
-from layerwise._layers.threads import for_each_chunk, matmul
+from layerwise._layers.threads import _inner_split, for_each_chunk, matmul
 
 
 @pytest.fixture(autouse=True)
@@ -72,12 +72,18 @@ def test_fused_conv_relu_pool_and_affine_give_the_same_bits_on_any_number_of_thr
     _assert_same_bits_on_1_2_3_threads(compute)
 
 
-@pytest.mark.parametrize("shape_a, shape_b", [((40, 5000), (5000, 100)), ((5, 5000), (5000, 700))])
-def test_matmul_splits_rows_or_columns_and_equals_numpy(shape_a, shape_b, monkeypatch):
+@pytest.mark.parametrize("shape_a, shape_b", [
+    ((40, 5000), (5000, 100)),  # rows
+    ((5, 5000), (5000, 700)),  # columns
+    ((20, 10000), (10000, 100)),  # the inner dimension, four parts summed
+])
+def test_matmul_splits_and_equals_numpy(shape_a, shape_b, monkeypatch):
     """Once chunks have run on threads, split: the product to float32 rounding, the same bits on
     2 and 3 threads. Before, one BLAS call: numpy's own product."""
     rng = np.random.default_rng(2)
     a, b = rng.standard_normal(shape_a).astype(np.float32), rng.standard_normal(shape_b).astype(np.float32)
+    inner_splits = []
+    monkeypatch.setattr(threads, "_inner_split", lambda *ab: inner_splits.append(1) or _inner_split(*ab))
     monkeypatch.setattr(threads, "_chunks_ran_in_parallel", False)
     assert np.array_equal(_results_on(2, lambda: [matmul(a, b)])[0], a @ b)
     monkeypatch.setattr(threads, "_chunks_ran_in_parallel", True)
@@ -89,6 +95,7 @@ def test_matmul_splits_rows_or_columns_and_equals_numpy(shape_a, shape_b, monkey
         np.testing.assert_allclose(got, exact, rtol=1e-4, atol=1e-3)
     assert np.array_equal(_results_on(3, lambda: [matmul(a, b)])[0], two)
     assert np.array_equal(_results_on(2, lambda: [matmul(np.asfortranarray(a), b)])[0], two)
+    assert bool(inner_splits) == (shape_a[1] >= 4 * max(shape_a[0], shape_b[1]))
 
 
 def test_each_chunk_runs_once_with_blas_on_one_thread():
