@@ -8,6 +8,7 @@ and shift by ``beta``; they differ only in the axes. One pair of helpers does th
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -32,23 +33,32 @@ class NormCache(NamedTuple):
     groups: int
 
 
+def _mean(a: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+    """``a.mean(axis=axes, keepdims=True)``, the same bits (the sum, then one division by the
+    count) without ``np.mean``'s Python-level overhead, which is most of the cost of a batchnorm
+    layer at the sizes of a fully-connected net (128 x 100: 6.6 us against 4.2 us)."""
+    total = np.add.reduce(a, axis=axes, keepdims=True)
+    total /= math.prod(a.shape[axis] for axis in axes)
+    return total
+
+
 def _normalize(x: np.ndarray, axes: tuple[int, ...], eps: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    mean = x.mean(axis=axes, keepdims=True)
+    mean = _mean(x, axes)
     centered = x - mean
-    var = np.mean(np.square(centered), axis=axes, keepdims=True)
+    var = _mean(np.square(centered), axes)
     inv_std = 1.0 / np.sqrt(var + x.dtype.type(eps))
-    return centered * inv_std, inv_std, mean, var
+    centered *= inv_std  # now xhat
+    return centered, inv_std, mean, var
 
 
 def _normalize_backward(dxhat: np.ndarray, cache: NormCache) -> np.ndarray:
     if cache.axes is None:  # fixed statistics: a plain elementwise affine map
         return dxhat * cache.inv_std
     axes = cache.axes
-    return cache.inv_std * (
-        dxhat
-        - dxhat.mean(axis=axes, keepdims=True)
-        - cache.xhat * np.mean(dxhat * cache.xhat, axis=axes, keepdims=True)
-    )
+    # inv_std * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), in place on one new array
+    dx = cache.xhat * _mean(dxhat * cache.xhat, axes)
+    np.subtract(dxhat - _mean(dxhat, axes), dx, out=dx)
+    return np.multiply(cache.inv_std, dx, out=dx)
 
 
 def _scale_params(func: str, x: np.ndarray, gamma: Any, beta: Any, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
