@@ -23,7 +23,9 @@ alternating layerwise and torch ``--rounds`` times (default 3) so that both see 
 machine; a row shows the median over the rounds of each process's median. Two frameworks in one
 process would share the cores between their thread pools (layerwise's, OpenBLAS's, torch's OpenMP
 workers, which keep spinning after their work) and distort any comparison with more than one
-thread. The naive layers run once, in this process. Layer inputs are float32 except the
+thread. The layerwise op processes load its optional Numba kernels before timing (as a training
+run's first convolutions do); the notebook cells run in this process without them loaded, as in
+a fresh notebook. The naive layers run once, in this process. Layer inputs are float32 except the
 notebook's cells (float64, as in the notebook). Torch inputs require grad, as in training; a torch
 backward row times ``y.backward(dout)`` on a kept graph.
 
@@ -259,6 +261,11 @@ def naive_ops(case) -> dict:
 
 def ops_child(framework: str) -> None:
     """Body of the ``--child ops FRAMEWORK`` process: every case's medians, as JSON."""
+    if framework == "layerwise":  # Numba's kernels loaded first, as the convolutions of a training run load them
+        from layerwise._layers import kernels
+
+        kernels.warm_up(np.float32)
+        kernels.warm_up(np.float64)
     times = {}
     for case in CASES:
         for op, ms in (conv_ops if case[1] == "conv" else pool_ops)(case, framework, ARGS.repeat).items():

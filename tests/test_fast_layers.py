@@ -720,6 +720,8 @@ def test_pool_backward_is_the_naive_layers_to_the_bit(dtype, shape, param, kind,
 
     if compiled and not kernels.available:
         pytest.skip("numba is not installed")
+    if compiled:
+        kernels.warm_up(dtype)
     monkeypatch.setattr(kernels, "available", compiled)
     monkeypatch.setattr(pool_fast, "_CHUNK_BYTES", 1)
     rng = np.random.default_rng(21)

@@ -159,3 +159,20 @@ def test_winograd_tiles_to_image_is_the_numpy_path(dtype, xs, ws, pad, monkeypat
     bits = f"u{np.dtype(dtype).itemsize}"
     for got, want in zip(compiled, run()):
         np.testing.assert_array_equal(got.view(bits), want.view(bits))
+
+
+def test_the_standalone_pool_backward_loads_no_numba():
+    """A fresh process's first max_pool_backward_fast (a notebook's timed speed cell) takes the
+    NumPy scatter rather than paying for loading Numba (after a warm-up it takes the kernel: see
+    test_pool_backward_is_the_naive_layers_to_the_bit)."""
+    code = (
+        "import numpy as np\n"
+        "from layerwise._layers import kernels\n"
+        "from layerwise.fast_layers import max_pool_backward_fast, max_pool_forward_fast\n"
+        "x = np.random.default_rng(0).standard_normal((2, 3, 8, 8))\n"
+        "out, cache = max_pool_forward_fast(x, {'pool_height': 2, 'pool_width': 2, 'stride': 2})\n"
+        "max_pool_backward_fast(out, cache)\n"
+        "print(kernels.loaded())\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"

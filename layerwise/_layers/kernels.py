@@ -10,7 +10,8 @@ layers' threads, and gives the NumPy path's results to the bit (the tests compar
 * :func:`scatter_2x2`: its backward, the ReLU-gated gradient written through those offsets: 250 us
   against 350 us;
 * :func:`scatter_add`: the standalone max pool's backward scatter through its flat indices
-  (:mod:`.pool_fast`): 0.36 ms against 0.55 ms (50 images, 32 channels, 32x32, two threads);
+  (:mod:`.pool_fast`): 0.36 ms against 0.55 ms (50 images, 32 channels, 32x32, two threads); used
+  only once Numba is loaded (:func:`loaded`), as it alone does not repay the load;
 * :func:`col2im_wide`: the convolution's column gradients summed back onto the pixels, wide column
   layout (:mod:`.conv_fast`), as a gather: a 16->16 channel 32x32 backward pass (batch 128, two
   threads) 19.6 ms -> 15.8 ms;
@@ -19,7 +20,9 @@ layers' threads, and gives the NumPy path's results to the bit (the tests compar
 
 They are used when Numba is installed (``pip install 'layerwise[fast]'``). Without Numba, or with
 ``LAYERWISE_NO_NUMBA=1``, :data:`available` is False and nothing here runs; with it, Numba is
-imported and each kernel compiled (or loaded from its on-disk cache) on first use.
+imported and each kernel compiled (or loaded from its on-disk cache) on first use: about a second
+and 100+ MB the first time in a process (:func:`warm_up` pays it up front), milliseconds for each
+further kernel or dtype.
 
 Branches that depend on the data (which element of a window is largest, whether a ReLU is open)
 are written as selects or bitwise masks, in loops of their own where LLVM would otherwise turn
@@ -42,6 +45,12 @@ available = (
 )
 _compiled: dict = {}
 _compiling = threading.Lock()
+
+
+def loaded() -> bool:
+    """Whether Numba has been loaded in this process (a kernel made): from then on a kernel's
+    first use costs milliseconds, not the ~1 s of loading Numba."""
+    return bool(_compiled)
 
 
 def pool_2x2_code(grid, bias, pooled, code) -> None:

@@ -11,8 +11,8 @@ the maximum, one comparison pass per offset over the strided slice ``x[:, :, i::
 Backward: each upstream derivative goes to its window's recorded first maximum, by one scatter
 into zeros: a plain assignment where windows do not overlap, else ``np.add.at``, which adds in the
 order of the indices, the naive layer's window order, so where windows share a maximum the
-derivatives add up in the same order. Either way the result is the naive layer's to the bit. With
-Numba installed, a compiled loop (:func:`.kernels.scatter_add`) does the same additions in the same
+derivatives add up in the same order. Either way the result is the naive layer's to the bit. Once
+Numba is loaded, a compiled loop (:func:`.kernels.scatter_add`) does the same additions in the same
 order, a chunk of images per thread.
 :func:`max_pool_relu_backward` is the same scatter for a pool followed by a ReLU, the ReLU's gate
 applied to ``dout`` first. The forward runs a few images at a time on the layers' threads
@@ -200,7 +200,9 @@ def _backward(func: str, dout: np.ndarray, cache: PoolFastCache, relu_input: np.
     grad = dout
     if relu_input is not None:  # where the ReLU passes nothing back, no window receives a gradient
         grad = select(relu_input > 0, dout, scratch("pool.gated", out.shape, x.dtype))
-    if kernels.available:
+    # Only once Numba is loaded (by the convolutions, or kernels.warm_up): this scatter alone is
+    # not worth the second that loading it takes, which a first, timed call would show.
+    if kernels.available and kernels.loaded():
         return _scatter_compiled(index, grad, g)
     dx = np.zeros((g.N, g.C, g.H, g.W), dtype=x.dtype)
     if g.stride >= g.PH and g.stride >= g.PW:  # windows apart: one derivative a pixel at most
