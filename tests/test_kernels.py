@@ -42,14 +42,15 @@ def test_pool_2x2_code_is_the_numpy_path(dtype, kind, width):
     grid = _grid(kind, dtype, rng)
     bias = rng.standard_normal(3).astype(dtype)
     g = PoolGeometry(3, 4, 8, width, 2, 2, 2, 4, width // 2)
-    pooled = np.empty((3, 4, 4, width // 2), dtype=dtype)
-    code = np.empty(pooled.shape, dtype=np.uint8)
-    kernels.pool_2x2_code(grid, bias, pooled, code)
+    images_first = np.empty((4, 3, 4, width // 2), dtype=dtype)
+    code = np.empty(images_first.shape, dtype=np.uint8)
+    kernels.pool_2x2_code(grid, bias, images_first, code)
+    pooled, code = images_first.transpose(1, 0, 2, 3), code.transpose(1, 0, 2, 3)  # the grid's axis order
 
     biased = grid + bias.reshape(3, 1, 1, 1)
     expected_pooled = np.empty_like(pooled)
     pool_into(biased[..., :width], g, expected_pooled)
-    expected_code = first_max_code(biased[..., :width], expected_pooled, g, np.empty_like(code))
+    expected_code = first_max_code(biased[..., :width], expected_pooled, g, np.empty(code.shape, np.uint8))
     bits = f"u{np.dtype(dtype).itemsize}"
     nan = np.isnan(expected_pooled)
     assert np.array_equal(np.isnan(pooled), nan)
@@ -81,7 +82,8 @@ def test_scatter_2x2_is_the_numpy_path(dtype, shape):
     relu[0, 0, 0, :3] = 1.0  # those three pass the gate
     relu[1, 1, 1, 1] = np.nan  # NaN does not
     target = np.full((F, m, H, W + 3), 7, dtype=dtype)[..., :W]  # strided, and dirty
-    kernels.scatter_2x2(code, dout, relu, target)
+    images_first = (a.transpose(1, 0, 2, 3) for a in (code, dout, relu))
+    kernels.scatter_2x2(*(np.ascontiguousarray(a) for a in images_first), target)
     expected = np.full_like(target, 7)
     scatter_by_code(code, select(relu > 0, dout, np.empty_like(dout)), g, expected)
     bits = f"u{np.dtype(dtype).itemsize}"

@@ -86,17 +86,18 @@ def conv_pool_forward(x, w, b, conv_param: dict, pool_param: dict) -> tuple[np.n
 
     def pool_chunk(n0: int, m: int, grid: np.ndarray) -> None:
         # grid (F, m, H_out, Wg): the bias is added as the unfused layer adds it (in one contiguous
-        # pass, or by the kernel as it reads). Windows lie in the last two axes, so the pool runs in
-        # the grid's own axis order, into contiguous scratch, then one transposed copy per output.
+        # pass, or by the kernel as it reads). Windows lie in the last two axes, so NumPy pools in
+        # the grid's own axis order, into contiguous scratch, then one transposed copy per output;
+        # the kernel writes the outputs' own (m, F, ...) slices.
+        if compiled:
+            kernels.pool_2x2_code(grid, b, pooled[n0 : n0 + m], code[n0 : n0 + m])
+            return
         chunk_pooled = scratch("conv_pool.pooled", (g.F, m, pg.H_out, pg.W_out), x.dtype)
         chunk_code = scratch("conv_pool.code", chunk_pooled.shape, code.dtype)
-        if compiled:
-            kernels.pool_2x2_code(grid, b, chunk_pooled, chunk_code)
-        else:
-            np.add(grid.reshape(g.F, -1), bias, out=grid.reshape(g.F, -1))
-            conv_out, chunk_g = grid[..., : g.W_out], pg._replace(N=g.F, C=m)
-            pool_into(conv_out, chunk_g, chunk_pooled)
-            first_max_code(conv_out, chunk_pooled, chunk_g, chunk_code)
+        np.add(grid.reshape(g.F, -1), bias, out=grid.reshape(g.F, -1))
+        conv_out, chunk_g = grid[..., : g.W_out], pg._replace(N=g.F, C=m)
+        pool_into(conv_out, chunk_g, chunk_pooled)
+        first_max_code(conv_out, chunk_pooled, chunk_g, chunk_code)
         np.copyto(pooled[n0 : n0 + m].transpose(1, 0, 2, 3), chunk_pooled)
         np.copyto(code[n0 : n0 + m].transpose(1, 0, 2, 3), chunk_code)
 
@@ -126,11 +127,10 @@ def conv_pool_relu_backward(dout: np.ndarray, relu_cache: np.ndarray, cache: Con
 
     def fill(n0: int, m: int, target: np.ndarray) -> None:  # target (F, m, H_out, W_out)
         part = slice(n0, n0 + m)
-        code_part = code[part].transpose(1, 0, 2, 3)
         if compiled:  # the gate, the zeros and the scatter in one pass
-            gate = relu_cache[part].transpose(1, 0, 2, 3)
-            kernels.scatter_2x2(code_part, dout[part].transpose(1, 0, 2, 3), gate, target)
+            kernels.scatter_2x2(code[part], dout[part], relu_cache[part], target)
         else:
+            code_part = code[part].transpose(1, 0, 2, 3)
             scatter_by_code(code_part, grad[part].transpose(1, 0, 2, 3), pg._replace(N=g.F, C=m), target)
 
     return im2col_backward(x, w, g, fill, input_grad)

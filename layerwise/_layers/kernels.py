@@ -54,13 +54,15 @@ def loaded() -> bool:
 
 
 def pool_2x2_code(grid, bias, pooled, code) -> None:
-    """:func:`_pool_2x2_code`, compiled by Numba on the first call (only when :data:`available`)."""
+    """:func:`_pool_2x2_code`, compiled by Numba on the first call (only when :data:`available`);
+    ``grid`` (F, m, H, W), ``pooled`` and ``code`` (m, F, H_out, W_out)."""
     _kernel(_pool_2x2_code)(grid, bias, pooled, code)
 
 
 def scatter_2x2(code, grad, relu_input, target) -> None:
     """:func:`_scatter_2x2`, compiled by Numba on the first call (only when :data:`available`);
-    ``grad`` and ``target`` share a float dtype."""
+    ``code``, ``grad``, ``relu_input`` (m, F, H_out, W_out), ``target`` (F, m, H, W); ``grad`` and
+    ``target`` share a float dtype."""
     bits = np.dtype(f"i{grad.itemsize}")
     _kernel(_scatter_2x2)(code, grad.view(bits), relu_input, target.view(bits))
 
@@ -91,7 +93,7 @@ def warm_up(dtype=np.float32) -> None:
     grid = np.zeros((1, 1, 2, 2), dtype=dtype)
     code = np.zeros((1, 1, 1, 1), dtype=np.uint8)
     pool_2x2_code(grid, np.zeros(1, dtype=dtype), tiles, code)
-    scatter_2x2(code, tiles, tiles, grid)
+    scatter_2x2(code, tiles, tiles, np.zeros((1, 1, 2, 3), dtype=dtype)[..., :2])  # a strided target, as in use
     scatter_add(np.zeros(1, dtype=np.intp), tiles.reshape(1), grid.reshape(4), 0)
     col2im_wide(np.zeros((1, 1, 1, 1, 1), dtype=dtype), 1, 0, tiles)
     tiles_to_image(np.zeros((2, 2, 1, 1, 1, 1), dtype=dtype), grid)
@@ -112,18 +114,19 @@ def _kernel(function):
 
 def _pool_2x2_code(grid, bias, pooled, code):  # pragma: no cover (compiled)
     """grid (F, m, H, W) (W may be a row pitch wider than 2 * W_out), bias (F,); writes pooled
-    (F, m, H_out, W_out) = each 2x2 window's maximum of grid + bias, and code (same shape, uint8) =
-    the row-major offset of its first maximum (of its first NaN if it holds one).
+    (m, F, H_out, W_out), images first as the layer's output has them, = each 2x2 window's maximum
+    of grid + bias, and code (same shape, uint8) = the row-major offset of its first maximum (of
+    its first NaN if it holds one).
 
     Written as selects rather than branches: which element of a window is largest is a coin toss
     the branch predictor loses (330 us -> 70 us for a group of 12 ThreeLayerConvNet images)."""
-    F, m, H_out, W_out = pooled.shape
+    m, F, H_out, W_out = pooled.shape
     for f in range(F):
         b = bias[f]
         for n in range(m):
             for y in range(H_out):
                 top, bottom = grid[f, n, 2 * y], grid[f, n, 2 * y + 1]
-                pooled_row, code_row = pooled[f, n, y], code[f, n, y]
+                pooled_row, code_row = pooled[n, f, y], code[n, f, y]
                 for x in range(W_out):
                     v0, v1 = top[2 * x] + b, top[2 * x + 1] + b
                     v2, v3 = bottom[2 * x] + b, bottom[2 * x + 1] + b
@@ -151,12 +154,15 @@ def _pool_2x2_code(grid, bias, pooled, code):  # pragma: no cover (compiled)
 
 def _scatter_2x2(code, grad_bits, relu_input, target_bits):  # pragma: no cover (compiled)
     """target (F, m, H, W): zeros, then for each 2x2 window (stride 2) ``grad`` at its offset
-    ``code`` where ``relu_input > 0`` (the ReLU's gate). code, grad, relu_input (F, m, H_out,
-    W_out). ``grad`` and ``target`` come as integer views of their bits, so that the gate is a
-    bitwise AND with all ones or all zeros (exact for inf and NaN, as :func:`.masking.select`), in
-    a loop of its own that compiles without branches: a gate open for about half the windows at
-    random is what a branch predictor handles worst (510 us -> 250 us for 12 images, 32 filters)."""
-    F, m, H_out, W_out = code.shape
+    ``code`` where ``relu_input > 0`` (the ReLU's gate). code, grad, relu_input (m, F, H_out,
+    W_out), images first as the layer's arrays have them: slices of those are contiguous, which
+    halves the time against transposed views (2.0 -> 1.0 ms a ThreeLayerConvNet backward), whose
+    generic strides keep the loops from vectorising. ``grad`` and ``target`` come as integer views
+    of their bits, so that the gate is a bitwise AND with all ones or all zeros (exact for inf and
+    NaN, as :func:`.masking.select`), in a loop of its own that compiles without branches: a gate
+    open for about half the windows at random is what a branch predictor handles worst (510 us ->
+    250 us for 12 images, 32 filters)."""
+    m, F, H_out, W_out = code.shape
     H, W = target_bits.shape[2], target_bits.shape[3]
     gated = np.empty(W_out, dtype=grad_bits.dtype)
     for f in range(F):
@@ -166,9 +172,9 @@ def _scatter_2x2(code, grad_bits, relu_input, target_bits):  # pragma: no cover 
                     target_bits[f, n, y, x] = 0
             for y in range(H_out):
                 for x in range(W_out):
-                    gated[x] = grad_bits[f, n, y, x] & -np.int64(relu_input[f, n, y, x] > 0)
+                    gated[x] = grad_bits[n, f, y, x] & -np.int64(relu_input[n, f, y, x] > 0)
                 for x in range(W_out):
-                    k = code[f, n, y, x]
+                    k = code[n, f, y, x]
                     target_bits[f, n, 2 * y + (k >> 1), 2 * x + (k & 1)] = gated[x]
 
 
