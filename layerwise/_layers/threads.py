@@ -300,6 +300,7 @@ def _inner_split(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _parts(size: int, n_parts: int) -> list[tuple[int, int]]:
-    """``(start, count)`` of ``n_parts`` near-equal runs covering ``range(size)``."""
+    """``(start, count)`` of runs covering ``range(size)``, each ``ceil(size / n_parts)`` long but
+    the last: at most ``n_parts`` of them (fewer when the rounding up leaves the last ones empty)."""
     step = -(-size // n_parts)
     return [(start, min(step, size - start)) for start in range(0, size, step)]
