@@ -330,7 +330,7 @@ def im2col_backward(x: np.ndarray, w: np.ndarray, g: ConvGeometry, fill, input_g
             start = (c0 - n0) * Q
             chunk_dout = group_dout[:, start : start + cm * Q]
             cols = plan.columns(x, c0, cm)
-            np.sum(chunk_dout, axis=1, out=db_parts[c])  # summed while in cache rather than in a pass over dout
+            np.add.reduce(chunk_dout, axis=1, out=db_parts[c])  # summed while in cache rather than in a pass over dout
             np.matmul(cols, chunk_dout.T, out=dw_parts[c])
             if input_grad:
                 dcols = scratch("conv.dcols", (K, cm * Q), x.dtype)
