@@ -178,3 +178,38 @@ def test_the_standalone_pool_backward_loads_no_numba():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+@needs_numba
+def test_a_tampered_pool_index_raises_instead_of_writing_out_of_bounds():
+    """Compiled code has no bounds checks: an index out of range (a cache changed by hand) must
+    raise, as NumPy's scatter does, not write to memory outside dx."""
+    from layerwise.fast_layers import max_pool_backward_fast, max_pool_forward_fast
+
+    kernels.warm_up(np.float32)
+    x = np.random.default_rng(44).standard_normal((3, 2, 8, 8)).astype(np.float32)
+    out, cache = max_pool_forward_fast(x, {"pool_height": 2, "pool_width": 2, "stride": 2})
+    for bad in (10**9, -1):
+        index = cache.index.copy()
+        index[0, 0, 0, 0] = bad
+        with pytest.raises(IndexError, match="cache.index must be the indices made by max_pool_forward_fast"):
+            max_pool_backward_fast(np.ones_like(out), cache._replace(index=index))
+
+
+@needs_numba
+def test_a_tampered_conv_pool_code_writes_what_numpy_writes(monkeypatch):
+    """An offset no 2x2 window has (a cache changed by hand): the kernel, like NumPy's masked
+    copies, writes nothing for it, rather than out of bounds."""
+    from layerwise.layer_utils import conv_relu_pool_backward, conv_relu_pool_forward
+
+    rng = np.random.default_rng(45)
+    x, w, b = (rng.standard_normal(s).astype(np.float32) for s in ((2, 3, 8, 8), (4, 3, 3, 3), (4,)))
+    out, cache = conv_relu_pool_forward(x, w, b, {"stride": 1, "pad": 1}, {"pool_height": 2, "pool_width": 2, "stride": 2})
+    code = cache[0].code.copy()
+    code[0, 0, 0, :3] = (4, 200, 255)
+    tampered = (cache[0]._replace(code=code), cache[1])
+    dout = rng.standard_normal(out.shape).astype(np.float32)
+    compiled = conv_relu_pool_backward(dout, tampered)
+    monkeypatch.setattr(kernels, "available", False)
+    for got, want in zip(compiled, conv_relu_pool_backward(dout, tampered)):
+        np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))

@@ -67,9 +67,10 @@ def scatter_2x2(code, grad, relu_input, target) -> None:
     _kernel(_scatter_2x2)(code, grad.view(bits), relu_input, target.view(bits))
 
 
-def scatter_add(index, grad, target, first) -> None:
-    """:func:`_scatter_add`, compiled by Numba on the first call (only when :data:`available`)."""
-    _kernel(_scatter_add)(index, grad, target, first)
+def scatter_add(index, grad, target, first) -> int:
+    """:func:`_scatter_add`, compiled by Numba on the first call (only when :data:`available`);
+    returns how many indices fell outside ``target`` (skipped)."""
+    return _kernel(_scatter_add)(index, grad, target, first)
 
 
 def col2im_wide(dcols, pitch, pad, dx) -> None:
@@ -175,17 +176,27 @@ def _scatter_2x2(code, grad_bits, relu_input, target_bits):  # pragma: no cover 
                     gated[x] = grad_bits[n, f, y, x] & -np.int64(relu_input[n, f, y, x] > 0)
                 for x in range(W_out):
                     k = code[n, f, y, x]
-                    target_bits[f, n, 2 * y + (k >> 1), 2 * x + (k & 1)] = gated[x]
+                    if k < 4:  # as NumPy's masked copies, an offset no window has writes nothing
+                        target_bits[f, n, 2 * y + (k >> 1), 2 * x + (k & 1)] = gated[x]
 
 
 def _scatter_add(index, grad, target, first):  # pragma: no cover (compiled)
     """target (1-d): zeros, then ``target[index[i] - first] += grad[i]`` for i in order, as
     ``np.add.at`` adds (0 + g is g + 0.0: -0.0 becomes 0.0, as in the naive layer). index (intp)
-    and grad (1-d, the same length)."""
-    for j in range(target.shape[0]):
+    and grad (1-d, the same length). Indices that fall outside target are skipped and counted (the
+    count is returned): compiled code has no bounds checks, and the indices come from a cache a
+    caller could have built or changed by hand."""
+    size = target.shape[0]
+    for j in range(size):
         target[j] = 0
+    outside = 0
     for i in range(index.shape[0]):
-        target[index[i] - first] += grad[i]
+        t = index[i] - first
+        if t < 0 or t >= size:
+            outside += 1
+        else:
+            target[t] += grad[i]
+    return outside
 
 
 def _col2im_wide(dcols, pitch, pad, dx):  # pragma: no cover (compiled)

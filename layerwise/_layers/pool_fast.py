@@ -203,7 +203,7 @@ def _backward(func: str, dout: np.ndarray, cache: PoolFastCache, relu_input: np.
     # Only once Numba is loaded (by the convolutions, or kernels.warm_up): this scatter alone is
     # not worth the second that loading it takes, which a first, timed call would show.
     if kernels.available and kernels.loaded():
-        return _scatter_compiled(index, grad, g)
+        return _scatter_compiled(func, index, grad, g)
     dx = np.zeros((g.N, g.C, g.H, g.W), dtype=x.dtype)
     if g.stride >= g.PH and g.stride >= g.PW:  # windows apart: one derivative a pixel at most
         # A plain scatter, after + 0.0 (which turns -0.0 into 0.0, as the naive layer's 0 + -0.0 does).
@@ -214,17 +214,27 @@ def _backward(func: str, dout: np.ndarray, cache: PoolFastCache, relu_input: np.
     return dx
 
 
-def _scatter_compiled(index: np.ndarray, grad: np.ndarray, g: PoolGeometry) -> np.ndarray:
+def _scatter_compiled(func: str, index: np.ndarray, grad: np.ndarray, g: PoolGeometry) -> np.ndarray:
     """:func:`_backward`'s scatter by the compiled kernel, a chunk of images at a time on the
-    layers' threads; the same bits (zeros, then each derivative added in window order)."""
+    layers' threads; the same bits (zeros, then each derivative added in window order). An index
+    outside the images of its chunk (only a cache changed by hand has one) raises IndexError, as
+    NumPy's scatter does for one outside ``x``, instead of writing outside ``dx``."""
     dx = np.empty((g.N, g.C, g.H, g.W), dtype=grad.dtype)
     image = g.C * g.H * g.W
+    chunks = _chunks(dx)
+    outside = [0] * len(chunks)
 
-    def work(_: int, n0: int, m: int) -> None:
+    def work(i: int, n0: int, m: int) -> None:
         part = slice(n0, n0 + m)
-        kernels.scatter_add(index[part].reshape(-1), grad[part].reshape(-1), dx[part].reshape(-1), n0 * image)
+        flat = (index[part].reshape(-1), grad[part].reshape(-1), dx[part].reshape(-1))
+        outside[i] = kernels.scatter_add(*flat, n0 * image)
 
-    for_each_chunk(_chunks(dx), work)
+    for_each_chunk(chunks, work)
+    if any(outside):
+        raise IndexError(
+            f"{func}: cache.index must be the indices made by max_pool_forward_fast, got {sum(outside)} "
+            f"out of range"
+        )
     return dx
 
 
