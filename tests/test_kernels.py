@@ -213,3 +213,31 @@ def test_a_tampered_conv_pool_code_writes_what_numpy_writes(monkeypatch):
     monkeypatch.setattr(kernels, "available", False)
     for got, want in zip(compiled, conv_relu_pool_backward(dout, tampered)):
         np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("xs, ws, pad", [
+    ((5, 3, 9, 11), (4, 3, 3, 3), 1),  # wide layout
+    ((3, 3, 12, 12), (5, 3, 7, 7), 3),  # ThreeLayerConvNet's geometry, small
+    ((3, 2, 6, 6), (4, 2, 1, 1), 0),  # compact layout (1x1)
+])
+def test_grid_to_output_is_the_numpy_path(dtype, xs, ws, pad, monkeypatch):
+    """The im2col forward's output with the bias added by the kernel or by NumPy: the same bits,
+    non-finite inputs and biases included."""
+    from layerwise._layers import conv_fast
+    from layerwise.fast_layers import conv_forward_fast
+
+    monkeypatch.setattr(conv_fast, "_CHUNK_BYTES", 1 << 12)  # several chunks
+    rng = np.random.default_rng(44)
+    x, w, b = (rng.standard_normal(s).astype(dtype) for s in (xs, ws, ws[:1]))
+    x[0, 0, 1, 1], b[0], b[-1] = np.inf, -np.inf, np.nan
+    param = {"stride": 1, "pad": pad}
+    g = conv_fast.conv_inputs("test", x, w, b, param, exact=False)[3]
+    assert not conv_fast.uses_winograd(g) and not conv_fast._direct_output(g)
+    with np.errstate(invalid="ignore"):
+        compiled = conv_forward_fast(x, w, b, param)[0]
+        monkeypatch.setattr(kernels, "available", False)
+        numpy_path = conv_forward_fast(x, w, b, param)[0]
+    bits = f"u{np.dtype(dtype).itemsize}"
+    np.testing.assert_array_equal(compiled.view(bits), numpy_path.view(bits))

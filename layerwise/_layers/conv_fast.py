@@ -21,10 +21,11 @@ Each column is one output position of one image, its ``K`` rows ordered ``(c, i,
 
 * forward: ``product = w.reshape(F, K) @ cols``, shape ``(F, nb*Q)``, then one copy of its valid
   columns into ``out[n0:n1]`` (``(nb, F, H_out, W_out)``) that also adds the bias
-  (:func:`im2col_forward` hands each chunk's product to a consumer instead, so that
-  :mod:`.conv_pool` pools it while it is in cache). Where the columns are compact (or cheap to
-  build compact), each image's product is written straight into ``out`` instead
-  (:func:`_im2col_forward_into`), with no copy;
+  (:func:`.kernels.grid_to_output` with Numba: row by row rather than through NumPy's
+  transposed, cropped view; :func:`im2col_forward` hands each chunk's product to a consumer
+  instead, so that :mod:`.conv_pool` pools it while it is in cache). Where the columns are
+  compact (or, without Numba, cheap to build compact), each image's product is written straight
+  into ``out`` instead (:func:`_im2col_forward_into`), with no copy;
 * backward: the chunk's upstream gradient is copied into the same grid layout ``(F, nb*Q)`` (zeros
   in the dropped columns), summed into ``db`` while in cache, and used so that
   ``dw.T += cols @ dout.T`` is one GEMM (BLAS reads the transpose in place) and
@@ -154,7 +155,10 @@ def conv_forward_fast(x: np.ndarray, w: Any, b: Any, conv_param: dict) -> tuple[
         bias = b.reshape(1, g.F, 1, 1)
 
         def copy_out(n0: int, m: int, grid: np.ndarray) -> None:
-            np.add(grid[..., : g.W_out].transpose(1, 0, 2, 3), bias, out=out[n0 : n0 + m])
+            if kernels.available:
+                kernels.grid_to_output(grid, b, out[n0 : n0 + m])
+            else:
+                np.add(grid[..., : g.W_out].transpose(1, 0, 2, 3), bias, out=out[n0 : n0 + m])
 
         im2col_forward(x, w, g, copy_out)
     return out, ConvFastCache(x, w, b, dict(conv_param))
@@ -162,12 +166,16 @@ def conv_forward_fast(x: np.ndarray, w: Any, b: Any, conv_param: dict) -> tuple[
 
 def _direct_output(g: ConvGeometry) -> bool:
     """Whether :func:`conv_forward_fast` takes :func:`_im2col_forward_into`: where the columns
-    are compact anyway (stride > 1), or cheap to build compact (``K <= 2 * F``: the copy out
-    saved, ``F`` values per output position, outweighs the slower compact build of ``K`` rows).
-    Measured (1 BLAS thread, float32, ms, chunked product then copy out -> per-image products into
-    the output): notebook 3->25 stride 2 1.26 -> 0.95; 3->16 32x32 3.76 -> 2.77; 32->64 stride 2
-    9.96 -> 9.93; 16->16 32x32 (K = 9 F) 12.3 -> 15.2; 7x7 3->32 (K = 4.6 F) 7.9 -> 9.0."""
-    return g.stride > 1 or g.C * g.HH * g.WW <= 2 * g.F
+    are compact anyway (stride > 1); without Numba, also where they are cheap to build compact
+    (``K <= 2 * F``: the copy out saved, ``F`` values per output position, outweighs the slower
+    compact build of ``K`` rows). With Numba the copy out is :func:`.kernels.grid_to_output`, and
+    stride-1 layers all take the chunked product. Measured (1 BLAS thread, float32, ms, chunked
+    product then copy out -> per-image products into the output): NumPy's copy out: notebook 3->25
+    stride 2 1.26 -> 0.95; 3->16 32x32 3.76 -> 2.77; 32->64 stride 2 9.96 -> 9.93; 16->16 32x32
+    (K = 9 F) 12.3 -> 15.2; 7x7 3->32 (K = 4.6 F) 7.9 -> 9.0. The kernel's copy out: 3->16 32x32
+    2.85 -> 3.62 (two threads 2.34 -> 2.40); 32->64 stride 2 10.70 -> 10.12 (6.95 -> 6.11);
+    notebook (float64) 2.33 -> 2.07 (1.37 -> 1.18)."""
+    return g.stride > 1 or (not kernels.available and g.C * g.HH * g.WW <= 2 * g.F)
 
 
 def _im2col_forward_into(x: np.ndarray, w: np.ndarray, b: np.ndarray, g: ConvGeometry, out: np.ndarray) -> None:

@@ -16,7 +16,12 @@ layers' threads, and gives the NumPy path's results to the bit (the tests compar
   layout (:mod:`.conv_fast`), as a gather: a 16->16 channel 32x32 backward pass (batch 128, two
   threads) 19.6 ms -> 15.8 ms;
 * :func:`tiles_to_image`: the Winograd forward's output tiles copied back to images
-  (:mod:`.winograd`): 2.5-3x faster than NumPy's copy.
+  (:mod:`.winograd`): 2.5-3x faster than NumPy's copy;
+* :func:`grid_to_output`: the im2col forward's product (filters first, rows as wide as the
+  column grid) copied into the layer's (N, F, H_out, W_out) output with the bias added
+  (:mod:`.conv_fast`): 0.04 ms against 0.16 ms for a group of 21 images of 16 filters 32x32;
+  the whole 16->16 channel forward (batch 128) in 0.91x the time on one thread and on two,
+  ThreeLayerConvNet's 7x7 in 0.88x and 0.84x.
 
 They are used when Numba is installed (``pip install 'layerwise[fast]'``). Without Numba, or with
 ``LAYERWISE_NO_NUMBA=1``, :data:`available` is False and nothing here runs; with it, Numba is
@@ -83,6 +88,11 @@ def tiles_to_image(y, out) -> None:
     _kernel(_tiles_to_image)(y, out)
 
 
+def grid_to_output(grid, bias, out) -> None:
+    """:func:`_grid_to_output`, compiled by Numba on the first call (only when :data:`available`)."""
+    _kernel(_grid_to_output)(grid, bias, out)
+
+
 def warm_up(dtype=np.float32) -> None:
     """Load Numba and compile (or load from the on-disk cache) the kernels for ``dtype`` now, on
     tiny arrays, rather than in the first training step: about a second and 100+ MB of resident
@@ -98,6 +108,7 @@ def warm_up(dtype=np.float32) -> None:
     scatter_add(np.zeros(1, dtype=np.intp), tiles.reshape(1), grid.reshape(4), 0)
     col2im_wide(np.zeros((1, 1, 1, 1, 1), dtype=dtype), 1, 0, tiles)
     tiles_to_image(np.zeros((2, 2, 1, 1, 1, 1), dtype=dtype), grid)
+    grid_to_output(grid, np.zeros(1, dtype=dtype), grid[:, :, :, :1])
 
 
 def _kernel(function):
@@ -253,3 +264,18 @@ def _tiles_to_image(y, out):  # pragma: no cover (compiled)
                             source = y[a, c, ty, tx, n]
                             for f in range(f0, f1):
                                 out[n, f, row, col] = source[f]
+
+
+def _grid_to_output(grid, bias, out):  # pragma: no cover (compiled)
+    """out (m, F, H_out, W_out)[n, f, y, x] = grid (F, m, H_out, Wg)[f, n, y, x] + bias[f], for
+    the grid's first W_out columns (Wg >= W_out): the one addition NumPy's transposed copy makes.
+    Row by row, each a contiguous read and write; NumPy's copy moves W_out elements per inner loop
+    through a transposed, cropped view."""
+    m, F, H_out, W_out = out.shape
+    for n in range(m):
+        for f in range(F):
+            b = bias[f]
+            for y in range(H_out):
+                source, target = grid[f, n, y], out[n, f, y]
+                for x in range(W_out):
+                    target[x] = source[x] + b
