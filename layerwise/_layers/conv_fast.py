@@ -30,8 +30,8 @@ Each column is one output position of one image, its ``K`` rows ordered ``(c, i,
   in the dropped columns), summed into ``db`` while in cache, and used so that
   ``dw.T += cols @ dout.T`` is one GEMM (BLAS reads the transpose in place) and
   ``dcols = w.T @ dout``; ``dx`` is scattered back from ``dcols`` (col2im): wide layout, by
-  adding each of the ``HH*WW`` runs into a padded gradient buffer (with Numba, by a compiled
-  gather of the same sums, :func:`.kernels.col2im_wide`); compact layout,
+  adding each of the ``HH*WW`` runs into a padded gradient buffer (with Numba, the same sums one
+  image channel at a time, :func:`.kernels.col2im_wide`); compact layout,
   by adding one strided slice per kernel offset, clipped to the unpadded input. Within one offset
   a slice never hits the same pixel twice, so ``+=`` on a view is exact and ``np.add.at`` is not
   needed. For 3x3 stride-1 layers with enough input channels, :func:`conv_backward_fast` instead
