@@ -139,10 +139,11 @@ def test_col2im_wide_is_the_numpy_path(dtype, xs, ws, pad, monkeypatch):
     ((3, 32, 8, 8), (20, 32, 3, 3), 1),  # even output: NumPy's one strided copy
     ((2, 32, 7, 10), (5, 32, 3, 3), 1),  # odd rows: four cropped copies
     ((2, 40, 9, 9), (3, 40, 3, 3), 0),  # odd rows and columns
+    ((3, 64, 6, 5), (7, 64, 3, 3), 1),  # dw and db by Winograd too
 ])
-def test_winograd_tiles_to_image_is_the_numpy_path(dtype, xs, ws, pad, monkeypatch):
-    """The Winograd forward (and the dx it computes) with its output tiles copied back by the
-    kernel or by NumPy: the same bits."""
+def test_winograd_kernels_are_the_numpy_path(dtype, xs, ws, pad, monkeypatch):
+    """The Winograd forward (and the dx, dw and db it computes) with its transforms made by the
+    kernels or by NumPy: the same bits."""
     from layerwise._layers import conv_fast
     from layerwise.fast_layers import conv_backward_fast, conv_forward_fast
 
@@ -154,7 +155,7 @@ def test_winograd_tiles_to_image_is_the_numpy_path(dtype, xs, ws, pad, monkeypat
 
     def run():
         out, cache = conv_forward_fast(x, w, b, param)
-        return out, conv_backward_fast(np.sin(out), cache)[0]
+        return (out, *conv_backward_fast(np.sin(out), cache))
 
     compiled = run()
     monkeypatch.setattr(kernels, "available", False)

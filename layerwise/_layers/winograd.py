@@ -15,7 +15,8 @@ The sum over channels of the 16 elementwise products is, for each of the 16 posi
 of the 4x4 transformed tile, one matrix product ``U[a, b] (F, C) @ V[a, b] (C, tiles)``: 16
 multiplications per output tile and channel pair instead of the 36 of the direct (im2col) method,
 2.25x fewer. The transforms are additions only (the 1/2 of ``G`` is exact in binary), done by a
-few whole-array slice operations in the input's dtype.
+few whole-array slice operations in the input's dtype, or, with Numba, by kernels of
+:mod:`.kernels` that make the same operations a tile at a time (the same bits, faster).
 
 The batch is processed a few images at a time (``nb`` chosen so the transformed input of one chunk
 stays near ``_CHUNK_BYTES``) in per-thread scratch buffers, the chunks spread over threads
@@ -86,6 +87,11 @@ def _input_transform(x: np.ndarray, g: ConvGeometry) -> np.ndarray:
     # axes with one long contiguous inner run (image, channel), and V[a, b] is the (tiles*m, C)
     # matrix BLAS wants. The layout is changed once on the way in and once on the way out.
     xp = bordered("winograd.padded", (Hp, Wp, m, C), dtype, (pad, H, W))
+    V = scratch("winograd.V", (16, tH * tW * m, C), dtype)
+    if kernels.available:  # the same operations, a tile at a time
+        kernels.to_pixel_major(x[:, :, :H, :W], xp[pad : pad + H, pad : pad + W])
+        kernels.winograd_input_tiles(xp.reshape(Hp, Wp, m * C), V.reshape(4, 4, tH, tW, m * C))
+        return V
     xp[pad : pad + H, pad : pad + W] = x[:, :, :H, :W].transpose(2, 3, 0, 1)
 
     # B^T d: along the rows of each tile (rows 2*ty + i, i = 0..3).
@@ -96,7 +102,6 @@ def _input_transform(x: np.ndarray, g: ConvGeometry) -> np.ndarray:
     np.subtract(d2, d1, out=r[2])
     np.subtract(d1, d3, out=r[3])
     # (B^T d) B: along the columns.
-    V = scratch("winograd.V", (16, tH * tW * m, C), dtype)
     v = V.reshape(4, 4, tH, tW, m, C)
     e0, e1, e2, e3 = (r[:, :, j : j + 2 * tW : 2] for j in range(4))  # all four rows a at once
     np.subtract(e0, e2, out=v[:, 0])
@@ -170,6 +175,9 @@ def _winograd_chunk(x: np.ndarray, U: np.ndarray, b: np.ndarray | None, g: ConvG
 
     prod = scratch("winograd.M", (16, T * m, F), dtype)
     np.matmul(V, U, out=prod)
+    if kernels.available:  # the same operations, a tile at a time
+        kernels.winograd_output_tiles(prod.reshape(4, 4, tH, tW, m, F), b, out)
+        return
 
     # A^T M: along the rows; the bias rides on s[:, 1], which both output columns add once.
     p = prod.reshape(4, 4, tH, tW, m, F)
@@ -186,11 +194,8 @@ def _winograd_chunk(x: np.ndarray, U: np.ndarray, b: np.ndarray | None, g: ConvG
     y[:, 0] += s[:, 2]
     np.subtract(s[:, 1], s[:, 2], out=y[:, 1])
     y[:, 1] -= s[:, 3]
-    # Back to (n, f, y, x): by the compiled kernel, else one strided copy, or one per position in
-    # the 2x2 tile when an odd output size crops the last tile.
-    if kernels.available:
-        kernels.tiles_to_image(y, out)
-        return
+    # Back to (n, f, y, x): one strided copy, or one per position in the 2x2 tile when an odd
+    # output size crops the last tile.
     if g.H_out % 2 == 0 and g.W_out % 2 == 0 and out.flags.c_contiguous:  # a view, not a copy
         np.copyto(out.reshape(m, F, tH, 2, tW, 2), y.transpose(4, 5, 2, 0, 3, 1))
         return
