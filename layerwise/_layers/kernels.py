@@ -15,8 +15,8 @@ layers' threads, and gives the NumPy path's results to the bit (the tests compar
 * :func:`col2im_wide`: the convolution's column gradients summed back onto the pixels, wide column
   layout (:mod:`.conv_fast`), one image channel at a time in L1: 0.045 ms against NumPy's 0.22 ms
   for a chunk of 3 images of 16 channels 32x32;
-* :func:`to_pixel_major`, :func:`winograd_input_tiles`, :func:`winograd_output_tiles`: the
-  Winograd transforms (:mod:`.winograd`), each tile's in one pass over contiguous runs of
+* :func:`to_pixel_major`, :func:`winograd_input_tiles`, :func:`winograd_output_tiles`,
+  :func:`winograd_gradient_tiles`: the Winograd transforms (:mod:`.winograd`), each tile's in one pass over contiguous runs of
   (image, channel) instead of NumPy's eight passes over the whole chunk each way: the forward of
   a 32->32 channel 16x16 convolution (batch 128) in 0.70x the time on one thread and 0.53x on two,
   64->64 16x16 in 0.74x and 0.69x; their backward passes (dx is a Winograd forward) 0.74-0.91x;
@@ -105,6 +105,11 @@ def winograd_output_tiles(prod, bias, out) -> None:
         _kernel(_winograd_output_tiles)(prod, bias, True, out)
 
 
+def winograd_gradient_tiles(padded, dM) -> None:
+    """:func:`_winograd_gradient_tiles`, compiled by Numba on the first call (only when :data:`available`)."""
+    _kernel(_winograd_gradient_tiles)(padded, dM)
+
+
 def grid_to_output(grid, bias, out) -> None:
     """:func:`_grid_to_output`, compiled by Numba on the first call (only when :data:`available`)."""
     _kernel(_grid_to_output)(grid, bias, out)
@@ -126,6 +131,7 @@ def warm_up(dtype=np.float32) -> None:
     col2im_wide(np.zeros((1, 1, 1, 1, 1), dtype=dtype), 1, 0, tiles)
     to_pixel_major(grid, np.zeros((2, 2, 1, 1), dtype=dtype))
     winograd_input_tiles(np.zeros((4, 4, 1), dtype=dtype), np.zeros((4, 4, 1, 1, 1), dtype=dtype))
+    winograd_gradient_tiles(np.zeros((2, 2, 1), dtype=dtype), np.zeros((4, 4, 1, 1, 1), dtype=dtype))
     for bias in (None, np.zeros(1, dtype=dtype)):
         winograd_output_tiles(np.zeros((4, 4, 1, 1, 1, 1), dtype=dtype), bias, grid)
     grid_to_output(grid, np.zeros(1, dtype=dtype), grid[:, :, :, :1])
@@ -341,6 +347,33 @@ def _winograd_output_tiles(prod, bias, has_bias, out):  # pragma: no cover (comp
                     for n in range(m):
                         for f in range(F):
                             out[n, f, row, col] = pixel[n, f]
+
+
+def _winograd_gradient_tiles(padded, dM):  # pragma: no cover (compiled)
+    """dM (4, 4, tH, tW, L)[a, b, ty, tx] = (A dY A^T)[a, b] of the 2x2 tile of ``padded``
+    (2 tH, 2 tW, L) at rows and columns (2 ty, 2 tx), L = images x filters: the operations of
+    :func:`.winograd._output_gradient_transform`'s NumPy passes, in their order (rows first), one
+    tile at a time on runs of L."""
+    tH, tW, L = dM.shape[2], dM.shape[3], dM.shape[4]
+    r = np.empty((4, 2, L), dtype=dM.dtype)  # r[a, j]: row combination a at tile column j
+    for ty in range(tH):
+        for tx in range(tW):
+            for j in range(2):
+                y0, y1 = padded[2 * ty, 2 * tx + j], padded[2 * ty + 1, 2 * tx + j]
+                r0, r1, r2, r3 = r[0, j], r[1, j], r[2, j], r[3, j]
+                for t in range(L):
+                    r0[t] = y0[t]
+                    r1[t] = y0[t] + y1[t]
+                    r2[t] = y0[t] - y1[t]
+                    r3[t] = -y1[t]
+            for a in range(4):
+                c0, c1 = r[a, 0], r[a, 1]
+                m0, m1, m2, m3 = dM[a, 0, ty, tx], dM[a, 1, ty, tx], dM[a, 2, ty, tx], dM[a, 3, ty, tx]
+                for t in range(L):
+                    m0[t] = c0[t]
+                    m1[t] = c0[t] + c1[t]
+                    m2[t] = c0[t] - c1[t]
+                    m3[t] = -c1[t]
 
 
 def _grid_to_output(grid, bias, out):  # pragma: no cover (compiled)

@@ -146,6 +146,11 @@ def _output_gradient_transform(dout: np.ndarray, g: ConvGeometry) -> np.ndarray:
     dtype, m, F = dout.dtype, dout.shape[0], g.F
     tH, tW = (g.H_out + 1) // 2, (g.W_out + 1) // 2
     yp = bordered("winograd.dout", (2 * tH, 2 * tW, m, F), dtype, (g.H_out, g.W_out))
+    dM = scratch("winograd.dM", (16, tH * tW * m, F), dtype)
+    if kernels.available:  # the same operations, a tile at a time
+        kernels.to_pixel_major(dout, yp[: g.H_out, : g.W_out])
+        kernels.winograd_gradient_tiles(yp.reshape(2 * tH, 2 * tW, m * F), dM.reshape(4, 4, tH, tW, m * F))
+        return dM
     yp[: g.H_out, : g.W_out] = dout.transpose(2, 3, 0, 1)
     # A dY: along the rows of each tile.
     y0, y1 = yp[0::2], yp[1::2]  # (tH, 2 * tW, m, F)
@@ -155,7 +160,6 @@ def _output_gradient_transform(dout: np.ndarray, g: ConvGeometry) -> np.ndarray:
     np.subtract(y0, y1, out=rows[2])
     np.negative(y1, out=rows[3])
     # (A dY) A^T: along the columns.
-    dM = scratch("winograd.dM", (16, tH * tW * m, F), dtype)
     dm = dM.reshape(4, 4, tH, tW, m, F)
     c0, c1 = rows[:, :, 0::2], rows[:, :, 1::2]  # all four rows a at once
     np.copyto(dm[:, 0], c0)
