@@ -38,9 +38,11 @@ Each column is one output position of one image, its ``K`` rows ordered ``(c, i,
   computes ``dx`` as one Winograd convolution of ``dout`` (:func:`_winograd_dx`) and the chunks
   make ``dw`` and ``db`` only.
 
-The chunks run on several threads (:mod:`.threads`), BLAS held to one thread meanwhile, a group
-of consecutive chunks at a time (:meth:`_Plan.groups`): a group shares one output (or upstream
-gradient) grid, so what the layer above does with it runs as fewer, larger NumPy calls. Each chunk
+The chunks run on several threads (:mod:`.threads`), BLAS held to one thread meanwhile. Where the
+layer above handles each chunk's output (or writes its upstream gradient) with many NumPy calls
+(the fused pool without Numba), they run a group of consecutive chunks at a time
+(:meth:`_Plan.groups`): a group shares one output (or upstream gradient) grid, so those calls are
+fewer and larger. Each chunk
 writes its own part of the outputs and its own partial ``dw`` and ``db``, added up in chunk order,
 so the results are the same to the bit on any number of threads and any grouping.
 
@@ -76,11 +78,16 @@ from .winograd import winograd_forward, winograd_weight_grads
 # ThreeLayerConvNet's conv 9.6/25.0 -> 10.3/25.4, 16->16 channels 32x32 batch 128 13.7/38.1 ->
 # 15.7/42.8; two threads: 5.8/16.6 -> 6.6/16.4, 11.1/30.7 -> 12.0/33.4.
 _CHUNK_BYTES = 2 << 20
-# Bytes of output (or upstream gradient) grid per group of chunks (see _Plan.groups): the layer
-# above (the fused pool) then works in fewer, larger NumPy calls, which also hold the GIL less
-# often when chunks run on several threads. Measured on ThreeLayerConvNet's conv + pool, batch 50
-# (ms, forward/backward, each chunk its own group -> 2 MiB groups): one thread 10.1/11.6 ->
-# 9.4/11.4, two threads 5.9-6.5/7.3-7.4 -> 5.6-5.7/6.8-7.1.
+# Bytes of output (or upstream gradient) grid per group of chunks where the chunks are grouped
+# (see _Plan.groups): the layer above (the fused pool's NumPy path) then works in fewer, larger
+# NumPy calls, which also hold the GIL less often when chunks run on several threads. Measured on
+# ThreeLayerConvNet's conv + pool with the NumPy pool, batch 50 (ms, forward/backward, each chunk
+# its own group -> 2 MiB groups): one thread 10.1/11.6 -> 9.4/11.4, two threads
+# 5.9-6.5/7.3-7.4 -> 5.6-5.7/6.8-7.1. Where the layer above makes one call per chunk (a Numba
+# kernel, one copy), a group's grid only pushes the chunk's product out of L2: 2 MiB groups ->
+# each chunk its own (ms, medians of 7 alternations, one thread / two): ThreeLayerConvNet's conv +
+# pool forward 7.99 -> 7.52 / 4.37 -> 4.05, backward 9.82 -> 9.59 / 5.35 -> 5.18; 16->16 channels
+# 32x32 batch 128 forward 12.33 -> 11.64 / 6.15 -> 6.12, backward 25.75 -> 24.01 / 12.61 -> 12.81.
 _GROUP_BYTES = 2 << 20
 # The wide layout (stride 1) computes R/W_out times the needed columns; used up to this ratio.
 _WIDE_MAX_WASTE = 1.2
@@ -226,18 +233,19 @@ def _winograd_dx(dout: np.ndarray, w: np.ndarray, g: ConvGeometry) -> np.ndarray
     return dx
 
 
-def im2col_forward(x: np.ndarray, w: np.ndarray, g: ConvGeometry, consume) -> None:
+def im2col_forward(x: np.ndarray, w: np.ndarray, g: ConvGeometry, consume, grouped: bool = False) -> None:
     """The convolution of ``x`` by ``w`` (no bias) chunk by chunk, on :mod:`.threads`'s threads.
 
-    For each chunk, calls ``consume(n0, m, grid)`` in the thread that computed it: ``grid`` is the
-    (F, m, H_out, Wg) output of images ``n0:n0+m``, C-contiguous, whose first ``W_out`` columns
-    are the output and the rest (``Wg > W_out`` in the wide layout) are to be ignored; it is this
-    thread's scratch array, which ``consume`` may change but must not keep, and ``consume`` must
-    only write outputs of those images.
+    For each chunk (each group of chunks, with ``grouped``; see :meth:`_Plan.groups`), calls
+    ``consume(n0, m, grid)`` in the thread that computed it: ``grid`` is the (F, m, H_out, Wg)
+    output of images ``n0:n0+m``, C-contiguous, whose first ``W_out`` columns are the output and
+    the rest (``Wg > W_out`` in the wide layout) are to be ignored; it is this thread's scratch
+    array, which ``consume`` may change but must not keep, and ``consume`` must only write outputs
+    of those images.
     """
     plan = _Plan(g, x.dtype)
     w2 = w.reshape(g.F, plan.K)
-    chunks, groups = plan.chunks(), plan.groups(get_num_threads())
+    chunks, groups = plan.chunks(), plan.groups(get_num_threads(), grouped)
 
     def work(i: int, n0: int, m: int) -> None:
         product = scratch("conv.product", (g.F, m * plan.Q), x.dtype)
@@ -306,14 +314,15 @@ def _backward(func: str, dout, cache: ConvFastCache, *, input_grad: bool):
     return im2col_backward(x, w, g, fill, input_grad)
 
 
-def im2col_backward(x: np.ndarray, w: np.ndarray, g: ConvGeometry, fill, input_grad: bool):
+def im2col_backward(x: np.ndarray, w: np.ndarray, g: ConvGeometry, fill, input_grad: bool, grouped: bool = False):
     """``(dx or None, dw, db)`` of the convolution of ``x`` by ``w``, chunk by chunk on
     :mod:`.threads`'s threads, the columns rebuilt from ``x``.
 
-    The upstream gradient is written by ``fill(n0, m, target)``, called in the chunk's thread: it
-    must write the derivatives of images ``n0:n0+m`` into ``target``, a strided view of a scratch
-    array with the axes (F, m, H_out, W_out) (images second, as the column matrix has them), so a
-    layer above can put its gradient straight there.
+    The upstream gradient is written by ``fill(n0, m, target)``, called in the chunk's thread
+    (once for each group of chunks, with ``grouped``; see :meth:`_Plan.groups`): it must write the
+    derivatives of images ``n0:n0+m`` into ``target``, a strided view of a scratch array with the
+    axes (F, m, H_out, W_out) (images second, as the column matrix has them), so a layer above can
+    put its gradient straight there.
     """
     dx = None
     plan = _Plan(g, x.dtype)
@@ -326,7 +335,7 @@ def im2col_backward(x: np.ndarray, w: np.ndarray, g: ConvGeometry, fill, input_g
         w2t = w.reshape(g.F, K).T
         dx = np.empty_like(x, order="C")
 
-    groups = plan.groups(get_num_threads())
+    groups = plan.groups(get_num_threads(), grouped)
 
     def work(i: int, n0: int, m: int) -> None:
         # The wide grid's dropped columns hold zero gradient (they add nothing); fill writes the rest.
@@ -427,8 +436,9 @@ class _Plan:
         """``(n0, m)`` for each chunk: images ``n0:n0+m``."""
         return [(n0, min(self.nb, self.g.N - n0)) for n0 in range(0, self.g.N, self.nb)]
 
-    def groups(self, threads: int) -> list[range]:
-        """Runs of consecutive chunks that one thread takes at once, as ranges of chunk indices.
+    def groups(self, threads: int, grouped: bool) -> list[range]:
+        """Runs of consecutive chunks that one thread takes at once, as ranges of chunk indices:
+        each chunk alone, or, with ``grouped``, groups of chunks.
 
         The chunks of a group share one output (or upstream gradient) grid of about
         ``_GROUP_BYTES``, so the layer above handles it in fewer, larger NumPy calls. There are a
@@ -436,6 +446,8 @@ class _Plan:
         equal share. Results do not depend on the grouping: every partial sum is per chunk.
         """
         n_chunks = -(-self.g.N // self.nb)
+        if not grouped:
+            return [range(c, c + 1) for c in range(n_chunks)]
         grid_bytes = self.g.N * self.g.F * self.Q * self.dtype.itemsize
         n_groups = max(threads, -(-grid_bytes // _GROUP_BYTES))
         n_groups = min(n_chunks, -(-n_groups // threads) * threads)

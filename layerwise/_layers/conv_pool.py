@@ -101,7 +101,7 @@ def conv_pool_forward(x, w, b, conv_param: dict, pool_param: dict) -> tuple[np.n
         np.copyto(pooled[n0 : n0 + m].transpose(1, 0, 2, 3), chunk_pooled)
         np.copyto(code[n0 : n0 + m].transpose(1, 0, 2, 3), chunk_code)
 
-    im2col_forward(x, w, g, pool_chunk)
+    im2col_forward(x, w, g, pool_chunk, grouped=not compiled)  # the NumPy pool: fewer, larger calls
     return pooled, ConvPoolCache(conv_cache, dict(pool_param), pooled, code)
 
 
@@ -133,7 +133,7 @@ def conv_pool_relu_backward(dout: np.ndarray, relu_cache: np.ndarray, cache: Con
             code_part = code[part].transpose(1, 0, 2, 3)
             scatter_by_code(code_part, grad[part].transpose(1, 0, 2, 3), pg._replace(N=g.F, C=m), target)
 
-    return im2col_backward(x, w, g, fill, input_grad)
+    return im2col_backward(x, w, g, fill, input_grad, grouped=not compiled)
 
 
 def _compiled_2x2(pg) -> bool:
