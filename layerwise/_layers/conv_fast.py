@@ -42,9 +42,9 @@ The chunks run on several threads (:mod:`.threads`), BLAS held to one thread mea
 layer above handles each chunk's output (or writes its upstream gradient) with many NumPy calls
 (the fused pool without Numba), they run a group of consecutive chunks at a time
 (:meth:`_Plan.groups`): a group shares one output (or upstream gradient) grid, so those calls are
-fewer and larger. Each chunk
-writes its own part of the outputs and its own partial ``dw`` and ``db``, added up in chunk order,
-so the results are the same to the bit on any number of threads and any grouping.
+fewer and larger. Each chunk writes its own part of the outputs and its own partial ``dw`` and
+``db``, added up in chunk order, so the results are the same to the bit on any number of threads
+and any grouping.
 
 The columns are rebuilt in the backward pass rather than cached: rebuilding a chunk in cache is
 cheaper than storing the whole-batch matrix and reading it back, and the cache stays
