@@ -26,7 +26,7 @@ def float_array(func: str, name: str, value: Any) -> np.ndarray:
     """Return ``value`` as a floating-point ndarray, or raise ``TypeError``.
 
     Integer inputs are refused rather than silently upcast: the caller chooses float32 (training)
-    or float64 (gradient checks).
+    or float64 (gradient checks). A swapped byte order is converted to this machine's.
     """
     if not isinstance(value, np.ndarray):
         raise TypeError(f"{func}: {name} must be a numpy.ndarray, got {describe(value)}")
@@ -34,6 +34,8 @@ def float_array(func: str, name: str, value: Any) -> np.ndarray:
         raise TypeError(
             f"{func}: {name} must have a floating dtype (float32 or float64), got dtype {value.dtype}"
         )
+    if not value.dtype.isnative:  # e.g. '>f4' read from a file: the same values, in the order BLAS and Numba take
+        return value.astype(value.dtype.newbyteorder("="))
     return value
 
 

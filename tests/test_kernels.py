@@ -235,10 +235,52 @@ def test_grid_to_output_is_the_numpy_path(dtype, xs, ws, pad, monkeypatch):
     x[0, 0, 1, 1], b[0], b[-1] = np.inf, -np.inf, np.nan
     param = {"stride": 1, "pad": pad}
     g = conv_fast.conv_inputs("test", x, w, b, param, exact=False)[3]
-    assert not conv_fast.uses_winograd(g) and not conv_fast._direct_output(g)
+    assert not conv_fast.uses_winograd(g) and not conv_fast._direct_output(g, x.dtype)
     with np.errstate(invalid="ignore"):
         compiled = conv_forward_fast(x, w, b, param)[0]
         monkeypatch.setattr(kernels, "available", False)
         numpy_path = conv_forward_fast(x, w, b, param)[0]
     bits = f"u{np.dtype(dtype).itemsize}"
     np.testing.assert_array_equal(compiled.view(bits), numpy_path.view(bits))
+
+
+@pytest.mark.parametrize("dtype", [">f4", ">f8", "float16"])
+@pytest.mark.parametrize("xs, ws", [
+    ((2, 32, 8, 8), (6, 32, 3, 3)),  # Winograd forward and dx
+    ((2, 64, 6, 6), (5, 64, 3, 3)),  # Winograd dw too
+    ((2, 3, 9, 9), (4, 3, 3, 3)),  # im2col, wide columns
+])
+def test_dtypes_numba_cannot_compile_take_the_numpy_path(dtype, xs, ws):
+    """A swapped byte order or float16 (which Numba does not compile) runs through the NumPy path,
+    conv, fused conv + pool and pool alike, instead of failing in a kernel. A swapped byte order
+    gives the values the kernels give for the same arrays in native order; float16 gives its
+    precision's approximation of float64."""
+    from layerwise.fast_layers import conv_backward_fast, conv_forward_fast, max_pool_backward_fast, max_pool_forward_fast
+    from layerwise.layer_utils import conv_relu_pool_backward, conv_relu_pool_forward
+
+    kernels.warm_up(np.float32)  # Numba loaded, as after any native convolution
+    rng = np.random.default_rng(45)
+    x, w, b = (rng.standard_normal(s).astype(dtype) for s in (xs, ws, ws[:1]))
+    conv, pool = {"stride": 1, "pad": 1}, {"pool_height": 2, "pool_width": 2, "stride": 2}
+
+    def upstream(like):  # the same values whatever the dtype
+        return np.cos(np.arange(like.size)).reshape(like.shape).astype(np.float16).astype(like.dtype)
+
+    def run(x, w, b):
+        out, cache = conv_forward_fast(x, w, b, conv)
+        grads = conv_backward_fast(upstream(out), cache)
+        pooled, pool_cache = conv_relu_pool_forward(x, w, b, conv, pool)
+        fused = conv_relu_pool_backward(upstream(pooled), pool_cache)
+        p, p_cache = max_pool_forward_fast(x, pool)
+        return (out, *grads, pooled, *fused, p, max_pool_backward_fast(upstream(p), p_cache))
+
+    results = run(x, w, b)
+    for got in results:
+        assert got.dtype.newbyteorder("=") == np.dtype(dtype).newbyteorder("=")  # its precision
+    if dtype == "float16":
+        want = conv_forward_fast(*(a.astype(np.float64) for a in (x, w, b)), conv)[0]
+        np.testing.assert_allclose(results[0].astype(np.float64), want, rtol=0, atol=1e-2 * np.abs(want).max())
+        return
+    native = run(*(a.astype(a.dtype.newbyteorder("=")) for a in (x, w, b)))
+    for got, want in zip(results, native):
+        np.testing.assert_array_equal(got, want)

@@ -156,13 +156,13 @@ def conv_forward_fast(x: np.ndarray, w: Any, b: Any, conv_param: dict) -> tuple[
     out = np.empty((g.N, g.F, g.H_out, g.W_out), dtype=x.dtype)
     if uses_winograd(g):
         winograd_forward(x, w, b, g, out)
-    elif _direct_output(g):
+    elif _direct_output(g, x.dtype):
         _im2col_forward_into(x, w, b, g, out)
     else:
         bias = b.reshape(1, g.F, 1, 1)
 
         def copy_out(n0: int, m: int, grid: np.ndarray) -> None:
-            if kernels.available:
+            if kernels.serves(x.dtype):
                 kernels.grid_to_output(grid, b, out[n0 : n0 + m])
             else:
                 np.add(grid[..., : g.W_out].transpose(1, 0, 2, 3), bias, out=out[n0 : n0 + m])
@@ -171,7 +171,7 @@ def conv_forward_fast(x: np.ndarray, w: Any, b: Any, conv_param: dict) -> tuple[
     return out, ConvFastCache(x, w, b, dict(conv_param))
 
 
-def _direct_output(g: ConvGeometry) -> bool:
+def _direct_output(g: ConvGeometry, dtype: np.dtype) -> bool:
     """Whether :func:`conv_forward_fast` takes :func:`_im2col_forward_into`: where the columns
     are compact anyway (stride > 1); without Numba, also where they are cheap to build compact
     (``K <= 2 * F``: the copy out saved, ``F`` values per output position, outweighs the slower
@@ -182,7 +182,7 @@ def _direct_output(g: ConvGeometry) -> bool:
     (K = 9 F) 12.3 -> 15.2; 7x7 3->32 (K = 4.6 F) 7.9 -> 9.0. The kernel's copy out: 3->16 32x32
     2.85 -> 3.62 (two threads 2.34 -> 2.40); 32->64 stride 2 10.70 -> 10.12 (6.95 -> 6.11);
     notebook (float64) 2.33 -> 2.07 (1.37 -> 1.18)."""
-    return g.stride > 1 or (not kernels.available and g.C * g.HH * g.WW <= 2 * g.F)
+    return g.stride > 1 or (not kernels.serves(dtype) and g.C * g.HH * g.WW <= 2 * g.F)
 
 
 def _im2col_forward_into(x: np.ndarray, w: np.ndarray, b: np.ndarray, g: ConvGeometry, out: np.ndarray) -> None:
@@ -502,7 +502,7 @@ class _Plan:
         if not self.wide:
             _col2im(dcols.reshape(g.C, g.HH, g.WW, m, g.H_out, g.W_out), dx, _scatter_plan(g))
             return
-        if kernels.available:
+        if kernels.serves(self.dtype):
             kernels.col2im_wide(dcols.reshape(g.C, g.HH, g.WW, m, self.Q), self.row, g.pad, dx)
             return
         # Not conv.padded: that buffer still holds the input chunk whose columns are in use.

@@ -82,7 +82,7 @@ def conv_pool_forward(x, w, b, conv_param: dict, pool_param: dict) -> tuple[np.n
     pooled = np.empty((pg.N, pg.C, pg.H_out, pg.W_out), dtype=x.dtype)
     code = np.empty(pooled.shape, dtype=code_dtype(pg))
     bias = b.reshape(g.F, 1)
-    compiled = _compiled_2x2(pg)
+    compiled = _compiled_2x2(pg, x.dtype)
 
     def pool_chunk(n0: int, m: int, grid: np.ndarray) -> None:
         # grid (F, m, H_out, Wg): the bias is added as the unfused layer adds it (in one contiguous
@@ -121,7 +121,7 @@ def conv_pool_relu_backward(dout: np.ndarray, relu_cache: np.ndarray, cache: Con
     pg = pool_inputs("max_pool_relu_backward", conv_out, cache.pool_param)[1]
     # The same checks, in the same words, as the unfused max_pool_relu_backward.
     dout, relu_cache = _checked(dout, relu_cache, pooled)
-    compiled = _compiled_2x2(pg)
+    compiled = _compiled_2x2(pg, x.dtype)
     if not compiled:
         grad = select(relu_cache > 0, dout, np.empty_like(dout))  # the ReLU's gate
 
@@ -136,9 +136,9 @@ def conv_pool_relu_backward(dout: np.ndarray, relu_cache: np.ndarray, cache: Con
     return im2col_backward(x, w, g, fill, input_grad, grouped=not compiled)
 
 
-def _compiled_2x2(pg) -> bool:
+def _compiled_2x2(pg, dtype: np.dtype) -> bool:
     """Whether :mod:`.kernels` serves this pool: Numba present, 2x2 windows with stride 2."""
-    return kernels.available and pg.PH == pg.PW == pg.stride == 2
+    return kernels.serves(dtype) and pg.PH == pg.PW == pg.stride == 2
 
 
 def _checked(dout, relu_cache, pooled: np.ndarray):

@@ -57,6 +57,14 @@ _compiled: dict = {}
 _compiling = threading.Lock()
 
 
+def serves(dtype) -> bool:
+    """Whether the kernels run for arrays of ``dtype``: Numba is there (:data:`available`) and
+    ``dtype`` is float32 or float64 in this machine's byte order. Numba compiles neither float16,
+    longdouble nor a swapped byte order; those arrays take the NumPy path."""
+    dtype = np.dtype(dtype)
+    return available and dtype.char in "fd" and dtype.isnative
+
+
 def loaded() -> bool:
     """Whether Numba has been loaded in this process (a kernel made): from then on a kernel's
     first use costs milliseconds, not the ~1 s of loading Numba."""

@@ -202,7 +202,7 @@ def _backward(func: str, dout: np.ndarray, cache: PoolFastCache, relu_input: np.
         grad = select(relu_input > 0, dout, scratch("pool.gated", out.shape, x.dtype))
     # Only once Numba is loaded (by the convolutions, or kernels.warm_up): this scatter alone is
     # not worth the second that loading it takes, which a first, timed call would show.
-    if kernels.available and kernels.loaded():
+    if kernels.serves(x.dtype) and kernels.loaded():
         return _scatter_compiled(func, index, grad, g)
     dx = np.zeros((g.N, g.C, g.H, g.W), dtype=x.dtype)
     if g.stride >= g.PH and g.stride >= g.PW:  # windows apart: one derivative a pixel at most

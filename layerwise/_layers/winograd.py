@@ -88,7 +88,7 @@ def _input_transform(x: np.ndarray, g: ConvGeometry) -> np.ndarray:
     # matrix BLAS wants. The layout is changed once on the way in and once on the way out.
     xp = bordered("winograd.padded", (Hp, Wp, m, C), dtype, (pad, H, W))
     V = scratch("winograd.V", (16, tH * tW * m, C), dtype)
-    if kernels.available:  # the same operations, a tile at a time
+    if kernels.serves(dtype):  # the same operations, a tile at a time
         kernels.to_pixel_major(x[:, :, :H, :W], xp[pad : pad + H, pad : pad + W])
         kernels.winograd_input_tiles(xp.reshape(Hp, Wp, m * C), V.reshape(4, 4, tH, tW, m * C))
         return V
@@ -147,7 +147,7 @@ def _output_gradient_transform(dout: np.ndarray, g: ConvGeometry) -> np.ndarray:
     tH, tW = (g.H_out + 1) // 2, (g.W_out + 1) // 2
     yp = bordered("winograd.dout", (2 * tH, 2 * tW, m, F), dtype, (g.H_out, g.W_out))
     dM = scratch("winograd.dM", (16, tH * tW * m, F), dtype)
-    if kernels.available:  # the same operations, a tile at a time
+    if kernels.serves(dtype):  # the same operations, a tile at a time
         kernels.to_pixel_major(dout, yp[: g.H_out, : g.W_out])
         kernels.winograd_gradient_tiles(yp.reshape(2 * tH, 2 * tW, m * F), dM.reshape(4, 4, tH, tW, m * F))
         return dM
@@ -179,7 +179,7 @@ def _winograd_chunk(x: np.ndarray, U: np.ndarray, b: np.ndarray | None, g: ConvG
 
     prod = scratch("winograd.M", (16, T * m, F), dtype)
     np.matmul(V, U, out=prod)
-    if kernels.available:  # the same operations, a tile at a time
+    if kernels.serves(dtype):  # the same operations, a tile at a time
         kernels.winograd_output_tiles(prod.reshape(4, 4, tH, tW, m, F), b, out)
         return
 
