@@ -915,14 +915,16 @@ def test_winograd_dx_large_channels_matches_im2col_and_naive(dtype, tol, xs, F, 
     dout = dout.astype(dtype)
     _, cache = conv_forward_fast(x, w, b, param)
     grads = conv_backward_fast(dout, cache)
+    g = conv_fast_module.conv_inputs("test", x, w, b, param, exact=False)[3]
+    dw_by_winograd = conv_fast_module.uses_winograd_dw(g, x.dtype)
     monkeypatch.setattr(conv_fast_module, "_WINOGRAD_DX_MIN_CHANNELS", 10**9)
-    monkeypatch.setattr(conv_fast_module, "_WINOGRAD_DW_MIN_CHANNELS", 10**9)
+    _set_dw_threshold(monkeypatch, 10**9)
     grads_i = conv_backward_fast(dout, cache)
     for got, im2col, ref in zip(grads, grads_i, grads_n):
         assert got.dtype == dtype
         assert np.max(np.abs(got - ref)) <= tol * np.max(np.abs(ref))
         assert np.max(np.abs(got - im2col)) <= tol * np.max(np.abs(ref))
-    if xs[1] < 64:  # below the dw threshold, dw and db come from the same im2col chunks either way
+    if not dw_by_winograd:  # dw and db come from the same im2col chunks either way
         np.testing.assert_array_equal(grads[1], grads_i[1])
         np.testing.assert_array_equal(grads[2], grads_i[2])
 
@@ -967,8 +969,10 @@ def test_winograd_backward_matches_naive_on_random_shapes(dtype, path, N, C, F, 
         return
     import layerwise._layers.winograd as winograd_module
 
-    threshold = "_WINOGRAD_DX_MIN_CHANNELS" if path == "dx" else "_WINOGRAD_DW_MIN_CHANNELS"
-    monkeypatch.setattr(conv_fast_module, threshold, 1)
+    if path == "dx":
+        monkeypatch.setattr(conv_fast_module, "_WINOGRAD_DX_MIN_CHANNELS", 1)
+    else:
+        _set_dw_threshold(monkeypatch, 1)
     monkeypatch.setattr(winograd_module, "_CHUNK_BYTES", chunk)
     x, w, b, param, dout, grads_n = _winograd_dx_case(dtype, (N, C, H, W), F, pad, seed)
     _, cache = conv_forward_fast(x, w, b, param)
@@ -980,6 +984,12 @@ def test_winograd_backward_matches_naive_on_random_shapes(dtype, path, N, C, F, 
 
 
 # --- dw and db of conv_backward_fast by Winograd ----------------------------------------------
+
+
+def _set_dw_threshold(monkeypatch, channels: int) -> None:
+    """Both dw thresholds (with Numba's transforms and without) set to ``channels``."""
+    monkeypatch.setattr(conv_fast_module, "_WINOGRAD_DW_MIN_CHANNELS", channels)
+    monkeypatch.setattr(conv_fast_module, "_WINOGRAD_DW_MIN_CHANNELS_NUMPY", channels)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -994,10 +1004,10 @@ def test_winograd_backward_matches_naive_on_random_shapes(dtype, path, N, C, F, 
     ((2, 3, 1, 4), 2, 2),
 ])
 def test_winograd_dw_matches_naive(dtype, input_grad, xs, F, pad, monkeypatch):
-    monkeypatch.setattr(conv_fast_module, "_WINOGRAD_DW_MIN_CHANNELS", 1)
+    _set_dw_threshold(monkeypatch, 1)
     x, w, b, param, dout, grads_n = _winograd_dx_case(dtype, xs, F, pad, 36)
     g = conv_fast_module.conv_inputs("test", x, w, b, param, exact=False)[3]
-    assert conv_fast_module.uses_winograd_dw(g)
+    assert conv_fast_module.uses_winograd_dw(g, x.dtype)
     _, cache = conv_forward_fast(x, w, b, param)
     if input_grad:
         grads = conv_backward_fast(dout.astype(dtype), cache)
@@ -1008,16 +1018,19 @@ def test_winograd_dw_matches_naive(dtype, input_grad, xs, F, pad, monkeypatch):
 
 
 @pytest.mark.parametrize("xs, ws, stride, expected", [
+    ((1, 32, 8, 8), (4, 32, 3, 3), 1, True),  # with Numba's transforms; without, from 64
     ((1, 64, 8, 8), (4, 64, 3, 3), 1, True),
-    ((1, 63, 8, 8), (128, 63, 3, 3), 1, False),  # below the channel threshold
+    ((1, 31, 8, 8), (128, 31, 3, 3), 1, False),  # below the channel threshold
     ((1, 64, 8, 8), (4, 64, 3, 3), 2, False),  # strided
     ((1, 64, 8, 8), (4, 64, 5, 5), 1, False),  # not 3x3
 ])
 def test_winograd_dw_dispatch_rule(xs, ws, stride, expected):
     x, w, b, param = _conv_pair(np.float32, (xs, ws, stride, 1), 37)
     g = conv_fast_module.conv_inputs("test", x, w, b, param, exact=False)[3]
-    assert conv_fast_module._WINOGRAD_DW_MIN_CHANNELS == 64
-    assert conv_fast_module.uses_winograd_dw(g) is expected
+    assert conv_fast_module._WINOGRAD_DW_MIN_CHANNELS == 32
+    assert conv_fast_module._WINOGRAD_DW_MIN_CHANNELS_NUMPY == 64
+    compiled = conv_fast_module.kernels.serves(x.dtype)
+    assert conv_fast_module.uses_winograd_dw(g, x.dtype) is (expected and (compiled or xs[1] >= 64))
 
 
 def test_winograd_filter_transform_is_g_w_gt():

@@ -139,19 +139,21 @@ def test_col2im_wide_is_the_numpy_path(dtype, xs, ws, pad, monkeypatch):
     ((3, 32, 8, 8), (20, 32, 3, 3), 1),  # even output: NumPy's one strided copy
     ((2, 32, 7, 10), (5, 32, 3, 3), 1),  # odd rows: four cropped copies
     ((2, 40, 9, 9), (3, 40, 3, 3), 0),  # odd rows and columns
-    ((3, 64, 6, 5), (7, 64, 3, 3), 1),  # dw and db by Winograd too
+    ((3, 64, 6, 5), (7, 64, 3, 3), 1),
 ])
 def test_winograd_kernels_are_the_numpy_path(dtype, xs, ws, pad, monkeypatch):
-    """The Winograd forward (and the dx, dw and db it computes) with its transforms made by the
-    kernels or by NumPy: the same bits."""
+    """The Winograd forward, dx, dw and db with their transforms made by the kernels or by NumPy:
+    the same bits."""
     from layerwise._layers import conv_fast
     from layerwise.fast_layers import conv_backward_fast, conv_forward_fast
 
+    # The same algorithm for dw on both paths (without Numba its threshold is higher).
+    monkeypatch.setattr(conv_fast, "_WINOGRAD_DW_MIN_CHANNELS_NUMPY", conv_fast._WINOGRAD_DW_MIN_CHANNELS)
     rng = np.random.default_rng(43)
     x, w, b = (rng.standard_normal(s).astype(dtype) for s in (xs, ws, ws[:1]))
     param = {"stride": 1, "pad": pad}
     g = conv_fast.conv_inputs("test", x, w, b, param, exact=False)[3]
-    assert conv_fast.uses_winograd(g) and conv_fast.uses_winograd_dx(g)
+    assert conv_fast.uses_winograd(g) and conv_fast.uses_winograd_dx(g) and conv_fast.uses_winograd_dw(g, x.dtype)
 
     def run():
         out, cache = conv_forward_fast(x, w, b, param)

@@ -109,10 +109,17 @@ _WINOGRAD_MIN_CHANNELS = 32
 _WINOGRAD_DX_MIN_CHANNELS = 32
 # conv_backward_fast (and _weights) compute dw and db of a 3x3, stride-1 convolution with at least
 # this many input channels by Winograd (winograd.winograd_weight_grads) instead of im2col chunks.
-# Measured (float32, batch 128, ms, im2col -> Winograd, one thread / two threads): 16->16 32x32
-# 14.3 -> 27.0 / 7.8 -> 16.0; 32->32 16x16 10.6 -> 9.9 / 6.3 -> 7.4; 64->64 16x16 33.6 -> 27.6 /
-# 18.6 -> 18.6; 64->128 8x8 17.4 -> 12.0 / 9.6 -> 7.8; 128->128 4x4 11.1 -> 5.5 / 6.4 -> 4.1.
-_WINOGRAD_DW_MIN_CHANNELS = 64
+# Measured with NumPy's transforms (float32, batch 128, ms, im2col -> Winograd, one thread / two
+# threads): 16->16 32x32 14.3 -> 27.0 / 7.8 -> 16.0; 32->32 16x16 10.6 -> 9.9 / 6.3 -> 7.4; 64->64
+# 16x16 33.6 -> 27.6 / 18.6 -> 18.6; 64->128 8x8 17.4 -> 12.0 / 9.6 -> 7.8; 128->128 4x4 11.1 ->
+# 5.5 / 6.4 -> 4.1. With the compiled transforms of .kernels the threshold went from 64 down to 32
+# (whole backward pass, medians of 5 alternations, threshold 64 -> 32): 32->32 16x16 17.47 ->
+# 13.24 / 11.46 -> 8.78; 32->32 8x8 5.42 -> 3.12 / 4.33 -> 2.54; 48->48 16x16 32.33 -> 24.22 /
+# 18.76 -> 14.16; 32->64 16x16 29.22 -> 23.70 / 17.44 -> 15.69; 32->32 32x32 (batch 64) 42.08 ->
+# 39.13 / 25.75 -> 24.33; in an earlier run 32->32 32x32 (batch 128) and 32->64 32x32 (batch 64)
+# came out at 0.95-1.06x, within noise. Without them (NumPy's transforms) it stays at 64.
+_WINOGRAD_DW_MIN_CHANNELS = 32
+_WINOGRAD_DW_MIN_CHANNELS_NUMPY = 64
 
 
 class ConvFastCache(NamedTuple):
@@ -214,9 +221,11 @@ def uses_winograd_dx(g: ConvGeometry) -> bool:
     )
 
 
-def uses_winograd_dw(g: ConvGeometry) -> bool:
-    """Whether the backward pass computes ``dw`` and ``db`` by Winograd: 3x3, stride 1, C large enough."""
-    return g.HH == 3 and g.WW == 3 and g.stride == 1 and g.C >= _WINOGRAD_DW_MIN_CHANNELS
+def uses_winograd_dw(g: ConvGeometry, dtype: np.dtype) -> bool:
+    """Whether the backward pass computes ``dw`` and ``db`` by Winograd: 3x3, stride 1, C large
+    enough (a lower threshold where :mod:`.kernels` make the transforms)."""
+    threshold = _WINOGRAD_DW_MIN_CHANNELS if kernels.serves(dtype) else _WINOGRAD_DW_MIN_CHANNELS_NUMPY
+    return g.HH == 3 and g.WW == 3 and g.stride == 1 and g.C >= threshold
 
 
 def _winograd_dx(dout: np.ndarray, w: np.ndarray, g: ConvGeometry) -> np.ndarray:
@@ -278,7 +287,8 @@ def conv_backward_fast(dout: np.ndarray, cache: ConvFastCache) -> tuple[np.ndarr
     For 3x3 filters, stride 1, pad <= 2 and at least ``_WINOGRAD_DX_MIN_CHANNELS`` input channels,
     ``dx`` is computed as a Winograd convolution of ``dout`` (see :func:`uses_winograd_dx`); it
     differs from the im2col result only by rounding. With at least ``_WINOGRAD_DW_MIN_CHANNELS``
-    input channels ``dw`` and ``db`` are Winograd too (see :func:`uses_winograd_dw`).
+    input channels (``_WINOGRAD_DW_MIN_CHANNELS_NUMPY`` without Numba) ``dw`` and ``db`` are
+    Winograd too (see :func:`uses_winograd_dw`).
     """
     dx, dw, db = _backward("conv_backward_fast", dout, cache, input_grad=True)
     return dx, dw, db
@@ -306,7 +316,7 @@ def _backward(func: str, dout, cache: ConvFastCache, *, input_grad: bool):
     def fill(n0: int, m: int, target: np.ndarray) -> None:
         np.copyto(target, dout[n0 : n0 + m].transpose(1, 0, 2, 3))
 
-    if uses_winograd_dw(g) and (not input_grad or uses_winograd_dx(g)):  # else dx needs the im2col chunks
+    if uses_winograd_dw(g, x.dtype) and (not input_grad or uses_winograd_dx(g)):  # else dx needs the im2col chunks
         dw, db = winograd_weight_grads(x, dout, g)
         return (_winograd_dx(dout, w, g) if input_grad else None), dw, db
     if input_grad and uses_winograd_dx(g):  # dx by Winograd, the chunks below make dw and db only

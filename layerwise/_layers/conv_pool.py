@@ -74,7 +74,7 @@ def conv_pool_forward(x, w, b, conv_param: dict, pool_param: dict) -> tuple[np.n
     conv_cache = ConvFastCache(x, w, b, dict(conv_param))
     conv_out = np.broadcast_to(x.dtype.type(0), (g.N, g.F, g.H_out, g.W_out))  # its shape, for the checks
     pg = pool_inputs("max_pool_forward_fast", conv_out, pool_param)[1]
-    if uses_winograd(g) or uses_winograd_dx(g) or uses_winograd_dw(g) or pg.stride < max(pg.PH, pg.PW):
+    if uses_winograd(g) or uses_winograd_dx(g) or uses_winograd_dw(g, x.dtype) or pg.stride < max(pg.PH, pg.PW):
         a, conv_cache = conv_forward_fast(x, w, b, conv_param)
         pooled, pool_cache = max_pool_forward_fast(a, pool_param)
         return pooled, ConvPoolCache(conv_cache, dict(pool_param), pool=pool_cache)
