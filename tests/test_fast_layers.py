@@ -724,6 +724,7 @@ def test_pool_backward_is_the_naive_layers_to_the_bit(dtype, shape, param, kind,
         kernels.warm_up(dtype)
     monkeypatch.setattr(kernels, "available", compiled)
     monkeypatch.setattr(pool_fast, "_CHUNK_BYTES", 1)
+    monkeypatch.setattr(pool_fast, "_SCATTER_ALONE_BELOW", 0)
     rng = np.random.default_rng(21)
     x = _pool_input(kind, shape, dtype, rng)
     out, cache = max_pool_forward_fast(x, param)

@@ -95,6 +95,7 @@ def test_warm_up_compiles_the_kernels_or_does_nothing(dtype, monkeypatch):
     kernels.warm_up(dtype)
     if kernels.available:
         assert {"_pool_2x2_code", "_scatter_2x2", "_scatter_add"} <= set(kernels._compiled)
+        assert ("_direct_conv" in kernels._compiled) >= (dtype == np.float32)
     monkeypatch.setattr(kernels, "available", False)
     monkeypatch.setattr(kernels, "_compiled", {})
     kernels.warm_up(dtype)
@@ -219,31 +220,57 @@ def test_a_tampered_conv_pool_code_writes_what_numpy_writes(monkeypatch):
 
 
 @needs_numba
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("dtype", [np.float32])  # float64 keeps im2col (see uses_direct)
 @pytest.mark.parametrize("xs, ws, pad", [
-    ((5, 3, 9, 11), (4, 3, 3, 3), 1),  # wide layout
-    ((3, 3, 12, 12), (5, 3, 7, 7), 3),  # ThreeLayerConvNet's geometry, small
-    ((3, 2, 6, 6), (4, 2, 1, 1), 0),  # compact layout (1x1)
+    ((5, 3, 9, 11), (4, 3, 3, 3), 1),  # K = 27: taps three at a time
+    ((3, 3, 12, 12), (5, 3, 7, 7), 3),  # ThreeLayerConvNet's geometry, small; F = 5: a partial block of four
+    ((3, 2, 6, 6), (7, 2, 1, 1), 0),  # 1x1, K = 2: the last two taps alone
+    ((2, 4, 5, 8), (3, 4, 2, 3), 0),  # K = 24, no padding: runs read past the last plane, dropped
+    ((2, 1, 4, 5), (2, 1, 3, 3), 3),  # pad 3: W_out > W + pad, output wider than the rows' pixels and zeros
+    ((4, 31, 7, 6), (9, 31, 3, 3), 2),  # K = 279, C just below Winograd's threshold
 ])
-def test_grid_to_output_is_the_numpy_path(dtype, xs, ws, pad, monkeypatch):
-    """The im2col forward's output with the bias added by the kernel or by NumPy: the same bits,
-    non-finite inputs and biases included."""
+def test_direct_conv_agrees_with_the_im2col_path(dtype, xs, ws, pad, monkeypatch):
+    """The direct convolution against NumPy's im2col product: equal up to rounding, the same
+    non-finite outputs where inputs and biases hold inf and NaN, and the same bits again on a
+    second call (scratch buffers reused) and on any chunking of the batch."""
     from layerwise._layers import conv_fast
     from layerwise.fast_layers import conv_forward_fast
 
-    monkeypatch.setattr(conv_fast, "_CHUNK_BYTES", 1 << 12)  # several chunks
     rng = np.random.default_rng(44)
     x, w, b = (rng.standard_normal(s).astype(dtype) for s in (xs, ws, ws[:1]))
-    x[0, 0, 1, 1], b[0], b[-1] = np.inf, -np.inf, np.nan
     param = {"stride": 1, "pad": pad}
     g = conv_fast.conv_inputs("test", x, w, b, param, exact=False)[3]
-    assert not conv_fast.uses_winograd(g) and not conv_fast._direct_output(g, x.dtype)
-    with np.errstate(invalid="ignore"):
-        compiled = conv_forward_fast(x, w, b, param)[0]
-        monkeypatch.setattr(kernels, "available", False)
-        numpy_path = conv_forward_fast(x, w, b, param)[0]
+    assert conv_fast.uses_direct(g, x.dtype)
+    direct = conv_forward_fast(x, w, b, param)[0]
     bits = f"u{np.dtype(dtype).itemsize}"
-    np.testing.assert_array_equal(compiled.view(bits), numpy_path.view(bits))
+    np.testing.assert_array_equal(conv_forward_fast(x, w, b, param)[0].view(bits), direct.view(bits))
+    monkeypatch.setattr(conv_fast, "even_parts", lambda size, _: [(n, 1) for n in range(size)])  # an image a call
+    np.testing.assert_array_equal(conv_forward_fast(x, w, b, param)[0].view(bits), direct.view(bits))
+    monkeypatch.setattr(conv_fast, "uses_direct", lambda *_: False)
+    im2col = conv_forward_fast(x, w, b, param)[0]
+    tolerance = 1e-5 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(direct, im2col, rtol=tolerance, atol=tolerance * np.abs(im2col).max())
+
+    x[0, 0, 1, 1], b[0], b[-1] = np.inf, -np.inf, np.nan
+    with np.errstate(invalid="ignore"):
+        im2col = conv_forward_fast(x, w, b, param)[0]
+        monkeypatch.undo()
+        direct = conv_forward_fast(x, w, b, param)[0]
+    assert not np.isfinite(im2col).all()
+    np.testing.assert_array_equal(np.isnan(direct), np.isnan(im2col))
+    np.testing.assert_array_equal(np.isposinf(direct), np.isposinf(im2col))
+    np.testing.assert_array_equal(np.isneginf(direct), np.isneginf(im2col))
+
+
+def test_float64_convolutions_keep_the_im2col_product():
+    """Gradient checks run in float64: their forward passes keep the summation order whose numeric
+    estimates the notebook quotes."""
+    from layerwise._layers import conv_fast
+
+    x, w, b = np.zeros((2, 3, 8, 8)), np.zeros((4, 3, 3, 3)), np.zeros(4)
+    g = conv_fast.conv_inputs("test", x, w, b, {"stride": 1, "pad": 1}, exact=False)[3]
+    assert not conv_fast.uses_direct(g, np.float64)
+    assert conv_fast.uses_direct(g, np.float32) == kernels.serves(np.float32)
 
 
 @pytest.mark.parametrize("dtype", [">f4", ">f8", "float16"])

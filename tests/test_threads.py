@@ -33,7 +33,7 @@ def _assert_same_bits_on_1_2_3_threads(compute):
 
 
 @pytest.mark.parametrize("xs, ws, stride, pad", [
-    ((11, 3, 32, 32), (8, 3, 7, 7), 1, 3),  # wide im2col layout
+    ((11, 3, 32, 32), (8, 3, 7, 7), 1, 3),  # direct forward with Numba (else wide im2col), wide im2col backward
     ((9, 4, 15, 15), (6, 4, 3, 3), 2, 1),  # compact layout
     ((9, 32, 10, 10), (8, 32, 3, 3), 1, 1),  # Winograd forward and dx
     ((5, 64, 6, 7), (8, 64, 3, 3), 1, 1),  # and Winograd dw

@@ -21,11 +21,13 @@ Each column is one output position of one image, its ``K`` rows ordered ``(c, i,
 
 * forward: ``product = w.reshape(F, K) @ cols``, shape ``(F, nb*Q)``, then one copy of its valid
   columns into ``out[n0:n1]`` (``(nb, F, H_out, W_out)``) that also adds the bias
-  (:func:`.kernels.grid_to_output` with Numba: row by row rather than through NumPy's
-  transposed, cropped view; :func:`im2col_forward` hands each chunk's product to a consumer
-  instead, so that :mod:`.conv_pool` pools it while it is in cache). Where the columns are
-  compact (or, without Numba, cheap to build compact), each image's product is written straight
-  into ``out`` instead (:func:`_im2col_forward_into`), with no copy;
+  (:func:`im2col_forward` hands each chunk's product to a consumer instead, so that
+  :mod:`.conv_pool` pools it while it is in cache). Where the columns are compact or cheap to
+  build compact, each image's product is written straight into ``out`` instead
+  (:func:`_im2col_forward_into`), with no copy. With Numba, stride-1 layers that Winograd does
+  not take skip the columns altogether: :func:`.kernels.direct_conv` sums the taps' runs of the
+  same wide padded buffer straight into four filters' output grids at a time
+  (:func:`direct_forward`);
 * backward: the chunk's upstream gradient is copied into the same grid layout ``(F, nb*Q)`` (zeros
   in the dropped columns), summed into ``db`` while in cache, and used so that
   ``dw.T += cols @ dout.T`` is one GEMM (BLAS reads the transpose in place) and
@@ -70,7 +72,7 @@ from .. import _validation as v
 from . import kernels
 from .geometry import ConvGeometry, conv_inputs, upstream
 from .scratch import bordered, scratch
-from .threads import for_each_chunk, get_num_threads
+from .threads import even_parts, for_each_chunk, get_num_threads
 from .winograd import winograd_forward, winograd_weight_grads
 
 # Bytes of column matrix per chunk: the chunk's buffers stay in L2/L3, and chunks are large enough
@@ -156,40 +158,37 @@ def conv_forward_fast(x: np.ndarray, w: Any, b: Any, conv_param: dict) -> tuple[
     Notes
     -----
     3x3 filters with stride 1 and at least ``_WINOGRAD_MIN_CHANNELS`` input channels are computed
-    by Winograd F(2x2, 3x3) (see :func:`uses_winograd`); the result differs from im2col's only
-    by rounding. The backward pass is the same either way.
+    by Winograd F(2x2, 3x3) (see :func:`uses_winograd`); other stride-1 layers, where Numba is
+    installed, by a direct convolution (see :func:`uses_direct`). Their results differ from
+    im2col's only by rounding. The backward pass is the same either way.
     """
     x, w, b, g = conv_inputs("conv_forward_fast", x, w, b, conv_param, exact=False)
     out = np.empty((g.N, g.F, g.H_out, g.W_out), dtype=x.dtype)
     if uses_winograd(g):
         winograd_forward(x, w, b, g, out)
-    elif _direct_output(g, x.dtype):
+    elif uses_direct(g, x.dtype):
+        direct_forward(x, w, g, b, out)
+    elif _products_into_output(g):
         _im2col_forward_into(x, w, b, g, out)
     else:
         bias = b.reshape(1, g.F, 1, 1)
 
         def copy_out(n0: int, m: int, grid: np.ndarray) -> None:
-            if kernels.serves(x.dtype):
-                kernels.grid_to_output(grid, b, out[n0 : n0 + m])
-            else:
-                np.add(grid[..., : g.W_out].transpose(1, 0, 2, 3), bias, out=out[n0 : n0 + m])
+            np.add(grid[..., : g.W_out].transpose(1, 0, 2, 3), bias, out=out[n0 : n0 + m])
 
         im2col_forward(x, w, g, copy_out)
     return out, ConvFastCache(x, w, b, dict(conv_param))
 
 
-def _direct_output(g: ConvGeometry, dtype: np.dtype) -> bool:
-    """Whether :func:`conv_forward_fast` takes :func:`_im2col_forward_into`: where the columns
-    are compact anyway (stride > 1); without Numba, also where they are cheap to build compact
-    (``K <= 2 * F``: the copy out saved, ``F`` values per output position, outweighs the slower
-    compact build of ``K`` rows). With Numba the copy out is :func:`.kernels.grid_to_output`, and
-    stride-1 layers all take the chunked product. Measured (1 BLAS thread, float32, ms, chunked
-    product then copy out -> per-image products into the output): NumPy's copy out: notebook 3->25
-    stride 2 1.26 -> 0.95; 3->16 32x32 3.76 -> 2.77; 32->64 stride 2 9.96 -> 9.93; 16->16 32x32
-    (K = 9 F) 12.3 -> 15.2; 7x7 3->32 (K = 4.6 F) 7.9 -> 9.0. The kernel's copy out: 3->16 32x32
-    2.85 -> 3.62 (two threads 2.34 -> 2.40); 32->64 stride 2 10.70 -> 10.12 (6.95 -> 6.11);
-    notebook (float64) 2.33 -> 2.07 (1.37 -> 1.18)."""
-    return g.stride > 1 or (not kernels.serves(dtype) and g.C * g.HH * g.WW <= 2 * g.F)
+def _products_into_output(g: ConvGeometry) -> bool:
+    """Whether the im2col forward (of a layer :func:`uses_direct` does not take) writes each
+    image's product straight into the output (:func:`_im2col_forward_into`): where the columns
+    are compact anyway (stride > 1), or cheap to build compact (``K <= 2 * F``: the copy out
+    saved, ``F`` values per output position, outweighs the slower compact build of ``K`` rows).
+    Measured (1 BLAS thread, float32, ms, chunked product then copy out -> per-image products into
+    the output): notebook 3->25 stride 2 1.26 -> 0.95; 3->16 32x32 3.76 -> 2.77; 32->64 stride 2
+    9.96 -> 9.93; 16->16 32x32 (K = 9 F) 12.3 -> 15.2; 7x7 3->32 (K = 4.6 F) 7.9 -> 9.0."""
+    return g.stride > 1 or g.C * g.HH * g.WW <= 2 * g.F
 
 
 def _im2col_forward_into(x: np.ndarray, w: np.ndarray, b: np.ndarray, g: ConvGeometry, out: np.ndarray) -> None:
@@ -206,6 +205,58 @@ def _im2col_forward_into(x: np.ndarray, w: np.ndarray, b: np.ndarray, g: ConvGeo
         images += bias
 
     for_each_chunk(plan.chunks(), work)
+
+
+def uses_direct(g: ConvGeometry, dtype: np.dtype) -> bool:
+    """Whether :func:`conv_forward_fast` convolves directly (:func:`direct_forward`): stride 1,
+    not Winograd, float32, and :mod:`.kernels` serve it. Faster than the im2col product on every
+    such layer measured (see :mod:`.kernels`). float64, the dtype of gradient checks, keeps the
+    im2col product: the notebook's check of conv -> ReLU -> pool (float64, its seed) gives its
+    dx error of 9.59e-09 that way, and 1.46e-08 with the direct sums (1.16e-08 unfused). The
+    analytic gradients are the same bits either way; the numeric estimates of the smallest
+    derivatives sit at the noise floor of central differences, where any other rounding of the
+    forward pass moves them."""
+    return g.stride == 1 and not uses_winograd(g) and np.dtype(dtype) == np.float32 and kernels.serves(dtype)
+
+
+def direct_forward(x: np.ndarray, w: np.ndarray, g: ConvGeometry, b: np.ndarray | None = None, out=None, consume=None) -> None:
+    """The stride-1 convolution of ``x`` by ``w`` by :func:`.kernels.direct_conv`, a few images
+    per call on :mod:`.threads`'s threads (every output the same bits whatever the chunks).
+
+    Either into ``out`` (N, F, H_out, W_out) with the bias ``b`` added, or, given ``consume``, as
+    :func:`im2col_forward` hands its output on: ``consume(n0, m, grid)`` is called in the thread
+    that computed images ``n0:n0+m``, ``grid`` (F, m, H_out, W_out) being their output without the
+    bias, in this thread's scratch array, which ``consume`` may change but must not keep.
+    """
+    R = max(g.W + g.pad, g.W_out)  # as _Plan's wide layout
+    K = g.C * g.HH * g.WW
+    w4 = np.zeros((-(-g.F // 4) * 4, K), dtype=x.dtype)  # whole blocks of four filters
+    w4[: g.F] = w.reshape(g.F, K)
+    taps = _direct_taps(g.C, g.H + 2 * g.pad, R, g.HH, g.WW)
+
+    def work(_: int, n0: int, m: int) -> None:
+        padded = scratch("conv.direct_padded", (g.C * (g.H + 2 * g.pad) * R + g.WW,), x.dtype)
+        acc = scratch("conv.direct_acc", (4, g.H_out * R), x.dtype)
+        part = slice(n0, n0 + m)
+        if consume is None:
+            kernels.direct_conv(x[part], w4, taps, b, g.pad, padded, acc, out[part])
+            return
+        grid = scratch("conv.direct_grid", (g.F, m, g.H_out, g.W_out), x.dtype)
+        kernels.direct_conv(x[part], w4, taps, None, g.pad, padded, acc, grid)
+        consume(n0, m, grid)
+
+    # Chunks of a few images: each call makes whole images, so the chunking changes no bit.
+    for_each_chunk(even_parts(g.N, 4 * get_num_threads()), work)
+
+
+@functools.lru_cache(maxsize=64)
+def _direct_taps(C: int, Hp: int, R: int, HH: int, WW: int) -> np.ndarray:
+    """Offsets ``c * Hp * R + i * R + j`` of the filter taps (c, i, j), in ``w.reshape(F, K)``'s
+    order, into a padded image of C planes of Hp rows R wide. Read-only (cached)."""
+    c, i, j = np.meshgrid(np.arange(C), np.arange(HH), np.arange(WW), indexing="ij")
+    taps = (c * (Hp * R) + i * R + j).reshape(-1).astype(np.intp)
+    taps.flags.writeable = False
+    return taps
 
 
 def uses_winograd(g: ConvGeometry) -> bool:

@@ -3,10 +3,11 @@
 ``layer_utils.conv_relu_pool_forward`` computes conv -> ReLU -> pool as conv -> pool -> ReLU (a
 window's maximum commutes with the monotone ReLU, and so do the gradients: where a window's
 maximum is not positive, both orders pass nothing back). The conv -> pool part is fused here when
-the convolution takes the im2col path and the pool windows do not overlap:
+the convolution takes the im2col or the direct path and the pool windows do not overlap:
 
 * forward: each chunk's convolution output is pooled, bias added, while it is still in cache
-  (:func:`~.conv_fast.im2col_forward`), and each window's first-maximum offset is recorded (one
+  (:func:`~.conv_fast.im2col_forward`, or :func:`~.conv_fast.direct_forward` where the convolution
+  takes that path), and each window's first-maximum offset is recorded (one
   byte a window); for 2x2 windows by a compiled kernel of :mod:`.kernels` when Numba is there.
   The whole-batch convolution output is never made: that saves writing it, reading it back, and
   the page faults of a fresh array of that size every step.
@@ -32,8 +33,10 @@ from .conv_fast import (
     conv_backward_fast,
     conv_backward_fast_weights,
     conv_forward_fast,
+    direct_forward,
     im2col_backward,
     im2col_forward,
+    uses_direct,
     uses_winograd,
     uses_winograd_dw,
     uses_winograd_dx,
@@ -101,7 +104,10 @@ def conv_pool_forward(x, w, b, conv_param: dict, pool_param: dict) -> tuple[np.n
         np.copyto(pooled[n0 : n0 + m].transpose(1, 0, 2, 3), chunk_pooled)
         np.copyto(code[n0 : n0 + m].transpose(1, 0, 2, 3), chunk_code)
 
-    im2col_forward(x, w, g, pool_chunk, grouped=not compiled)  # the NumPy pool: fewer, larger calls
+    if uses_direct(g, x.dtype):  # as conv_forward_fast computes it: the same bits
+        direct_forward(x, w, g, consume=pool_chunk)
+    else:
+        im2col_forward(x, w, g, pool_chunk, grouped=not compiled)  # the NumPy pool: fewer, larger calls
     return pooled, ConvPoolCache(conv_cache, dict(pool_param), pooled, code)
 
 

@@ -270,7 +270,7 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     size = rows if by_rows else cols
     n_parts = max(1, min(_MAX_PARTS, size // _MIN_PART))  # one part: still BLAS on one thread
     out = np.empty((rows, cols), dtype=np.result_type(a, b))
-    parts = _parts(size, n_parts)
+    parts = even_parts(size, n_parts)
 
     def work(_: int, start: int, count: int) -> None:
         part = slice(start, start + count)
@@ -286,7 +286,7 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def _inner_split(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``a @ b`` as the sum, in order, of the products of parts of the inner dimension."""
     inner = a.shape[1]
-    parts = _parts(inner, max(1, min(_MAX_INNER_PARTS, inner // _MIN_INNER_PART)))
+    parts = even_parts(inner, max(1, min(_MAX_INNER_PARTS, inner // _MIN_INNER_PART)))
     partial = np.empty((len(parts), a.shape[0], b.shape[1]), dtype=np.result_type(a, b))
 
     def work(i: int, start: int, count: int) -> None:
@@ -299,7 +299,7 @@ def _inner_split(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
-def _parts(size: int, n_parts: int) -> list[tuple[int, int]]:
+def even_parts(size: int, n_parts: int) -> list[tuple[int, int]]:
     """``(start, count)`` of runs covering ``range(size)``, each ``ceil(size / n_parts)`` long but
     the last: at most ``n_parts`` of them (fewer when the rounding up leaves the last ones empty)."""
     step = -(-size // n_parts)
