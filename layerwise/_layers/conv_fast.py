@@ -24,8 +24,8 @@ Each column is one output position of one image, its ``K`` rows ordered ``(c, i,
   (:func:`im2col_forward` hands each chunk's product to a consumer instead, so that
   :mod:`.conv_pool` pools it while it is in cache). Where the columns are compact or cheap to
   build compact, each image's product is written straight into ``out`` instead
-  (:func:`_im2col_forward_into`), with no copy. With Numba, stride-1 layers that Winograd does
-  not take skip the columns altogether: :func:`.kernels.direct_conv` sums the taps' runs of the
+  (:func:`_im2col_forward_into`), with no copy. With Numba, float32 stride-1 layers that Winograd
+  does not take skip the columns altogether: :func:`.kernels.direct_conv` sums the taps' runs of the
   same wide padded buffer straight into four filters' output grids at a time
   (:func:`direct_forward`);
 * backward: the chunk's upstream gradient is copied into the same grid layout ``(F, nb*Q)`` (zeros
@@ -158,8 +158,8 @@ def conv_forward_fast(x: np.ndarray, w: Any, b: Any, conv_param: dict) -> tuple[
     Notes
     -----
     3x3 filters with stride 1 and at least ``_WINOGRAD_MIN_CHANNELS`` input channels are computed
-    by Winograd F(2x2, 3x3) (see :func:`uses_winograd`); other stride-1 layers, where Numba is
-    installed, by a direct convolution (see :func:`uses_direct`). Their results differ from
+    by Winograd F(2x2, 3x3) (see :func:`uses_winograd`); other float32 stride-1 layers, where
+    Numba is installed, by a direct convolution (see :func:`uses_direct`). Their results differ from
     im2col's only by rounding. The backward pass is the same either way.
     """
     x, w, b, g = conv_inputs("conv_forward_fast", x, w, b, conv_param, exact=False)
@@ -219,7 +219,7 @@ def uses_direct(g: ConvGeometry, dtype: np.dtype) -> bool:
     return g.stride == 1 and not uses_winograd(g) and np.dtype(dtype) == np.float32 and kernels.serves(dtype)
 
 
-def direct_forward(x: np.ndarray, w: np.ndarray, g: ConvGeometry, b: np.ndarray | None = None, out=None, consume=None) -> None:
+def direct_forward(x: np.ndarray, w: np.ndarray, g: ConvGeometry, b=None, out=None, consume=None) -> None:
     """The stride-1 convolution of ``x`` by ``w`` by :func:`.kernels.direct_conv`, a few images
     per call on :mod:`.threads`'s threads (every output the same bits whatever the chunks).
 
