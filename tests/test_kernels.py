@@ -136,6 +136,39 @@ def test_col2im_wide_is_the_numpy_path(dtype, xs, ws, pad, monkeypatch):
 
 @needs_numba
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("xs, ws, stride, pad", [
+    ((4, 3, 15, 15), (5, 3, 3, 3), 2, 1),  # the notebook's geometry, small
+    ((3, 4, 16, 17), (6, 4, 3, 3), 2, 0),
+    ((2, 3, 11, 13), (4, 3, 5, 3), 3, 2),  # non-square filters, stride 3
+    ((2, 2, 9, 9), (3, 2, 2, 2), 3, 0),  # stride > filter: pixels no offset reaches
+    ((2, 2, 7, 8), (3, 2, 3, 3), 2, 3),  # pad >= stride
+    ((3, 5, 6, 7), (4, 5, 1, 1), 1, 0),  # 1x1: compact at stride 1
+])
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # inf * 0 in dw, on the chunks' threads
+def test_col2im_compact_is_the_numpy_path(dtype, xs, ws, stride, pad, monkeypatch):
+    """dx in the compact column layout, summed by the kernel into phase planes or by NumPy's
+    strided slices: the same bits, infinities in the upstream gradient included."""
+    from layerwise._layers import conv_fast
+    from layerwise.fast_layers import conv_backward_fast, conv_forward_fast
+
+    monkeypatch.setattr(conv_fast, "_CHUNK_BYTES", 1 << 12)  # several chunks
+    rng = np.random.default_rng(43)
+    x, w, b = (rng.standard_normal(s).astype(dtype) for s in (xs, ws, ws[:1]))
+    param = {"stride": stride, "pad": pad}
+    out, cache = conv_forward_fast(x, w, b, param)
+    g = conv_fast.conv_inputs("test", x, w, b, param, exact=False)[3]
+    assert not conv_fast._Plan(g, x.dtype).wide
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    dout[0, 0, 0, 0], dout[-1, -1, -1, -1] = np.inf, -np.inf
+    dx_kernel = conv_backward_fast(dout, cache)[0]
+    monkeypatch.setattr(kernels, "available", False)
+    dx_numpy = conv_backward_fast(dout, cache)[0]
+    bits = f"u{np.dtype(dtype).itemsize}"
+    np.testing.assert_array_equal(dx_kernel.view(bits), dx_numpy.view(bits))
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("xs, ws, pad", [
     ((3, 32, 8, 8), (20, 32, 3, 3), 1),  # even output: NumPy's one strided copy
     ((2, 32, 7, 10), (5, 32, 3, 3), 1),  # odd rows: four cropped copies

@@ -33,8 +33,9 @@ Each column is one output position of one image, its ``K`` rows ordered ``(c, i,
   ``dw.T += cols @ dout.T`` is one GEMM (BLAS reads the transpose in place) and
   ``dcols = w.T @ dout``; ``dx`` is scattered back from ``dcols`` (col2im): wide layout, by
   adding each of the ``HH*WW`` runs into a padded gradient buffer (with Numba, the same sums one
-  image channel at a time, :func:`.kernels.col2im_wide`); compact layout,
-  by adding one strided slice per kernel offset, clipped to the unpadded input. Within one offset
+  image channel at a time, :func:`.kernels.col2im_wide`); compact layout, by adding one strided
+  slice per kernel offset, clipped to the unpadded input (with Numba, the same sums as contiguous
+  runs into the padded image's phase planes, :func:`.kernels.col2im_compact`). Within one offset
   a slice never hits the same pixel twice, so ``+=`` on a view is exact and ``np.add.at`` is not
   needed. For 3x3 stride-1 layers with enough input channels, :func:`conv_backward_fast` instead
   computes ``dx`` as one Winograd convolution of ``dout`` (:func:`_winograd_dx`) and the chunks
@@ -561,7 +562,11 @@ class _Plan:
         """Sum column gradients ``dcols`` (K, m*Q) into ``dx`` (m, C, H, W), overwriting it."""
         g, m = self.g, dx.shape[0]
         if not self.wide:
-            _col2im(dcols.reshape(g.C, g.HH, g.WW, m, g.H_out, g.W_out), dx, _scatter_plan(g))
+            dcols = dcols.reshape(g.C, g.HH, g.WW, m, g.H_out, g.W_out)
+            if kernels.serves(self.dtype):
+                kernels.col2im_compact(dcols, g.stride, g.pad, dx)
+            else:
+                _col2im(dcols, dx, _scatter_plan(g))
             return
         if kernels.serves(self.dtype):
             kernels.col2im_wide(dcols.reshape(g.C, g.HH, g.WW, m, self.Q), self.row, g.pad, dx)
