@@ -118,6 +118,7 @@ def test_col2im_wide_is_the_numpy_path(dtype, xs, ws, pad, monkeypatch):
     from layerwise.fast_layers import conv_backward_fast, conv_forward_fast
 
     monkeypatch.setattr(conv_fast, "_CHUNK_BYTES", 1 << 12)  # several chunks
+    monkeypatch.setattr(conv_fast, "uses_direct_dx", lambda *_: False)  # float32 dx: the columns' too
     rng = np.random.default_rng(42)
     x, w, b = (rng.standard_normal(s).astype(dtype) for s in (xs, ws, ws[:1]))
     param = {"stride": 1, "pad": pad}
@@ -152,6 +153,7 @@ def test_col2im_compact_is_the_numpy_path(dtype, xs, ws, stride, pad, monkeypatc
     from layerwise.fast_layers import conv_backward_fast, conv_forward_fast
 
     monkeypatch.setattr(conv_fast, "_CHUNK_BYTES", 1 << 12)  # several chunks
+    monkeypatch.setattr(conv_fast, "uses_direct_dx", lambda *_: False)  # 1x1 float32 dx: the columns' too
     rng = np.random.default_rng(43)
     x, w, b = (rng.standard_normal(s).astype(dtype) for s in (xs, ws, ws[:1]))
     param = {"stride": stride, "pad": pad}
@@ -237,8 +239,10 @@ def test_a_tampered_pool_index_raises_instead_of_writing_out_of_bounds():
 def test_a_tampered_conv_pool_code_writes_what_numpy_writes(monkeypatch):
     """An offset no 2x2 window has (a cache changed by hand): the kernel, like NumPy's masked
     copies, writes nothing for it, rather than out of bounds."""
+    from layerwise._layers import conv_pool
     from layerwise.layer_utils import conv_relu_pool_backward, conv_relu_pool_forward
 
+    monkeypatch.setattr(conv_pool, "uses_direct_dw", lambda *_: False)  # the scatter into im2col's grid, as NumPy's
     rng = np.random.default_rng(45)
     x, w, b = (rng.standard_normal(s).astype(np.float32) for s in ((2, 3, 8, 8), (4, 3, 3, 3), (4,)))
     out, cache = conv_relu_pool_forward(x, w, b, {"stride": 1, "pad": 1}, {"pool_height": 2, "pool_width": 2, "stride": 2})

@@ -123,6 +123,9 @@ _WINOGRAD_DX_MIN_CHANNELS = 32
 # came out at 0.95-1.06x, within noise. Without them (NumPy's transforms) it stays at 64.
 _WINOGRAD_DW_MIN_CHANNELS = 32
 _WINOGRAD_DW_MIN_CHANNELS_NUMPY = 64
+# direct_weight_grads splits the batch into this many chunks (fewer for a smaller batch), whatever
+# the number of threads, so that its partial sums, and so its bits, do not depend on the threads.
+_DIRECT_DW_CHUNKS = 16
 
 
 class ConvFastCache(NamedTuple):
@@ -217,7 +220,7 @@ def uses_direct(g: ConvGeometry, dtype: np.dtype) -> bool:
     analytic gradients are the same bits either way; the numeric estimates of the smallest
     derivatives sit at the noise floor of central differences, where any other rounding of the
     forward pass moves them."""
-    return g.stride == 1 and not uses_winograd(g) and np.dtype(dtype) == np.float32 and kernels.serves(dtype)
+    return g.stride == 1 and not uses_winograd(g) and _direct_dtype(dtype)
 
 
 def direct_forward(x: np.ndarray, w: np.ndarray, g: ConvGeometry, b=None, out=None, consume=None) -> None:
@@ -292,6 +295,72 @@ def _winograd_dx(dout: np.ndarray, w: np.ndarray, g: ConvGeometry) -> np.ndarray
     dx = np.empty((g.N, g.C, g.H, g.W), dtype=dout.dtype)
     winograd_forward(dout, flipped, None, dx_g, dx)
     return dx
+
+
+def uses_direct_dw(g: ConvGeometry, dtype: np.dtype) -> bool:
+    """Whether the backward pass computes ``dw`` and ``db`` by :func:`direct_weight_grads`: a
+    layer whose forward :func:`uses_direct`, where Winograd does not make them."""
+    return g.stride == 1 and not uses_winograd_dw(g, dtype) and _direct_dtype(dtype)
+
+
+def uses_direct_dx(g: ConvGeometry, dtype: np.dtype) -> bool:
+    """Whether :func:`conv_backward_fast` computes ``dx`` as a direct convolution of ``dout``
+    (:func:`_direct_dx`): Winograd's dx does not take the layer, and :func:`uses_direct` takes
+    that convolution."""
+    dx_g = _dx_geometry(g)
+    return dx_g is not None and not uses_winograd_dx(g) and uses_direct(dx_g, dtype)
+
+
+def _direct_dtype(dtype: np.dtype) -> bool:
+    """float32 where :mod:`.kernels` serve it (see :func:`uses_direct` for float64)."""
+    return np.dtype(dtype) == np.float32 and kernels.serves(dtype)
+
+
+def _dx_geometry(g: ConvGeometry) -> ConvGeometry | None:
+    """``dx`` as a convolution: ``dx[n, c, y, x] = sum_{f, i, j} dout[n, f, y + pad - i, x + pad -
+    j] * w[f, c, i, j]`` is, with ``i' = HH - 1 - i``, the stride-1 convolution of ``dout``
+    zero-padded by ``HH - 1 - pad`` with the flipped filters, F and C swapped; its output is
+    exactly H x W. None where there is no such convolution (stride > 1, filters not square,
+    pad >= HH)."""
+    if g.stride != 1 or g.HH != g.WW or g.pad >= g.HH:
+        return None
+    return ConvGeometry(g.N, g.F, g.H_out, g.W_out, g.C, g.HH, g.WW, 1, g.HH - 1 - g.pad, g.H, g.W)
+
+
+def _direct_dx(dout: np.ndarray, w: np.ndarray, g: ConvGeometry) -> np.ndarray:
+    """``dx`` (N, C, H, W) by :func:`direct_forward`, as the convolution of :func:`_dx_geometry`."""
+    flipped = w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)  # (C, F, HH, WW)
+    dx = np.empty((g.N, g.C, g.H, g.W), dtype=dout.dtype)
+    direct_forward(dout, flipped, _dx_geometry(g), np.zeros(g.C, dtype=dout.dtype), dx)
+    return dx
+
+
+def direct_weight_grads(x: np.ndarray, g: ConvGeometry, fill) -> tuple[np.ndarray, np.ndarray]:
+    """``(dw, db)`` of a stride-1 convolution by :func:`.kernels.direct_weight_grads`, on
+    :mod:`.threads`'s threads, without im2col columns. The upstream gradient is written by
+    ``fill(n0, m, target)`` as for :func:`im2col_backward` (``target`` (F, m, H_out, W_out), a
+    strided view of a scratch array). Each of a fixed number of chunks of images makes its own
+    partial sums, added up in chunk order: the same bits on any number of threads."""
+    R = max(g.W + g.pad, g.W_out)
+    K, F4 = g.C * g.HH * g.WW, -(-g.F // 4) * 4
+    taps = _direct_taps(g.C, g.H + 2 * g.pad, R, g.HH, g.WW)
+    chunks = even_parts(g.N, _DIRECT_DW_CHUNKS)
+    dw_parts = np.empty((len(chunks), F4, K), dtype=x.dtype)
+    db_parts = np.empty((len(chunks), F4), dtype=x.dtype)
+
+    def work(i: int, n0: int, m: int) -> None:
+        # Zeros outside the filters and columns that fill writes: they add nothing.
+        grid = bordered("conv.direct_dout", (m, F4, g.H_out, R), x.dtype, (g.F, g.W_out))
+        fill(n0, m, grid[:, : g.F, :, : g.W_out].transpose(1, 0, 2, 3))
+        padded = scratch("conv.direct_padded", (g.C * (g.H + 2 * g.pad) * R + g.WW,), x.dtype)
+        kernels.direct_weight_grads(x[n0 : n0 + m], grid, taps, g.pad, padded, dw_parts[i], db_parts[i])
+
+    for_each_chunk(chunks, work)
+    dw, db = dw_parts[0].copy(), db_parts[0].copy()
+    for i in range(1, len(chunks)):
+        dw += dw_parts[i]
+        db += db_parts[i]
+    return dw[: g.F].reshape(g.F, g.C, g.HH, g.WW), db[: g.F]
 
 
 def im2col_forward(x: np.ndarray, w: np.ndarray, g: ConvGeometry, consume, grouped: bool = False) -> None:
@@ -373,6 +442,9 @@ def _backward(func: str, dout, cache: ConvFastCache, *, input_grad: bool):
         return (_winograd_dx(dout, w, g) if input_grad else None), dw, db
     if input_grad and uses_winograd_dx(g):  # dx by Winograd, the chunks below make dw and db only
         return (_winograd_dx(dout, w, g), *im2col_backward(x, w, g, fill, input_grad=False)[1:])
+    if uses_direct_dw(g, x.dtype) and (not input_grad or uses_direct_dx(g, x.dtype)):
+        dw, db = direct_weight_grads(x, g, fill)
+        return (_direct_dx(dout, w, g) if input_grad else None), dw, db
     return im2col_backward(x, w, g, fill, input_grad)
 
 

@@ -34,9 +34,12 @@ from .conv_fast import (
     conv_backward_fast_weights,
     conv_forward_fast,
     direct_forward,
+    direct_weight_grads,
     im2col_backward,
     im2col_forward,
     uses_direct,
+    uses_direct_dw,
+    uses_direct_dx,
     uses_winograd,
     uses_winograd_dw,
     uses_winograd_dx,
@@ -139,6 +142,12 @@ def conv_pool_relu_backward(dout: np.ndarray, relu_cache: np.ndarray, cache: Con
             code_part = code[part].transpose(1, 0, 2, 3)
             scatter_by_code(code_part, grad[part].transpose(1, 0, 2, 3), pg._replace(N=g.F, C=m), target)
 
+    if uses_direct_dw(g, x.dtype) and not input_grad:
+        return (None, *direct_weight_grads(x, g, fill))
+    if uses_direct_dw(g, x.dtype) and uses_direct_dx(g, x.dtype):  # dx is a convolution of the whole da
+        da = np.empty((g.N, g.F, g.H_out, g.W_out), dtype=x.dtype)
+        fill(0, g.N, da.transpose(1, 0, 2, 3))
+        return conv_backward_fast(da, cache.conv)
     return im2col_backward(x, w, g, fill, input_grad, grouped=not compiled)
 
 
