@@ -39,7 +39,9 @@ Each column is one output position of one image, its ``K`` rows ordered ``(c, i,
   a slice never hits the same pixel twice, so ``+=`` on a view is exact and ``np.add.at`` is not
   needed. For 3x3 stride-1 layers with enough input channels, :func:`conv_backward_fast` instead
   computes ``dx`` as one Winograd convolution of ``dout`` (:func:`_winograd_dx`) and the chunks
-  make ``dw`` and ``db`` only.
+  make ``dw`` and ``db`` only (or Winograd makes them too). Float32 stride-1 layers with fewer
+  channels, with Numba, need no columns at all: ``dw`` and ``db`` come from
+  :func:`direct_weight_grads` and ``dx`` from a direct convolution of ``dout`` (:func:`_direct_dx`).
 
 The chunks run on several threads (:mod:`.threads`), BLAS held to one thread meanwhile. Where the
 layer above handles each chunk's output (or writes its upstream gradient) with many NumPy calls

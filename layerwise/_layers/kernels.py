@@ -36,8 +36,11 @@ layers' threads, and gives the NumPy path's results to the bit (the tests compar
   32x32 17.8 vs 18.4 / 11.0 vs 13.1;
 * :func:`direct_weight_grads`: the weight and bias gradients of such a layer the same way, each
   a dot product of the upstream gradient with a tap's run, twelve at a time: against the im2col
-  columns and product (ms, one thread / two): 3->16 32x32 2.46 vs 4.53 / 1.44 vs 3.99; 16->16
-  32x32 8.25 vs 12.59 / 4.25 vs 6.93; the 7x7 3->32 5.90 vs 8.56 / 3.23 vs 4.85.
+  columns and products (``conv_backward_fast_weights``, medians of 5 alternations, ms, one
+  thread / two): 3->16 32x32 2.28 vs 5.12 / 1.65 vs 6.53; 16->16 32x32 7.72 vs 13.18 / 4.62 vs
+  9.37; the 7x7 3->32 6.53 vs 9.18 / 3.47 vs 5.49. With dx as a direct convolution of the
+  upstream gradient, the whole backward pass of 3->16 32x32 took 0.60x / 0.43x the time, 16->16
+  0.61x / 0.62x.
 
 They are used when Numba is installed (``pip install 'layerwise[fast]'``). Without Numba, or with
 ``LAYERWISE_NO_NUMBA=1``, :data:`available` is False and nothing here runs; with it, Numba is
