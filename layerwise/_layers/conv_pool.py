@@ -12,8 +12,11 @@ the convolution takes the im2col or the direct path and the pool windows do not 
   The whole-batch convolution output is never made: that saves writing it, reading it back, and
   the page faults of a fresh array of that size every step.
 * backward: the ReLU-gated gradient is written by those offsets straight into each chunk's
-  gradient buffer of the convolution (:func:`~.conv_fast.im2col_backward`), with no whole-batch
-  ``da`` either (for 2x2 windows, with Numba, by the other kernel of :mod:`.kernels`).
+  gradient buffer of the convolution (:func:`~.conv_fast.im2col_backward`, or
+  :func:`~.conv_fast.direct_weight_grads` for a first layer, whose dx is not needed), with no
+  whole-batch ``da`` either (for 2x2 windows, with Numba, by the other kernel of :mod:`.kernels`).
+  Where the convolution's dx is a direct convolution of ``da`` (:func:`~.conv_fast.uses_direct_dx`),
+  ``da`` is made whole and the convolution's own backward pass runs.
 
 The results are those of the layers run one after the other, to the bit: the same maxima (of the
 same biased outputs), the same first maximum of each window, the same gradient sums. Other
