@@ -39,8 +39,8 @@ from .threads import for_each_chunk
 
 # Bytes of input per chunk of images that one thread pools (or scatters the gradient of) at once.
 _CHUNK_BYTES = 2 << 20
-# The compiled backward scatter runs as one chunk below this many bytes of dx: waking a second
-# thread costs ~75 us on these VMs, more than it saves there. Notebook pool backward (2.4 MB,
+# The compiled backward scatter runs as one call in the calling thread below this many bytes of
+# dx: waking a second thread costs ~75 us on these VMs, more than it saves there. Notebook pool backward (2.4 MB,
 # float64, two threads, medians of 7 alternations): 0.099 ms as one chunk, 0.112 ms as 85 + 15
 # images (PyTorch 0.083 ms); split into two halves it took 0.19 ms.
 _SCATTER_ALONE_BELOW = 4 << 20
@@ -226,15 +226,21 @@ def _scatter_compiled(func: str, index: np.ndarray, grad: np.ndarray, g: PoolGeo
     NumPy's scatter does for one outside ``x``, instead of writing outside ``dx``."""
     dx = np.empty((g.N, g.C, g.H, g.W), dtype=grad.dtype)
     image = g.C * g.H * g.W
-    chunks = _chunks(dx) if dx.nbytes >= _SCATTER_ALONE_BELOW else [(0, g.N)]
-    outside = [0] * len(chunks)
 
-    def work(i: int, n0: int, m: int) -> None:
+    def scatter(n0: int, m: int) -> int:
         part = slice(n0, n0 + m)
-        flat = (index[part].reshape(-1), grad[part].reshape(-1), dx[part].reshape(-1))
-        outside[i] = kernels.scatter_add(*flat, n0 * image)
+        return kernels.scatter_add(index[part].reshape(-1), grad[part].reshape(-1), dx[part].reshape(-1), n0 * image)
 
-    for_each_chunk(chunks, work)
+    if dx.nbytes < _SCATTER_ALONE_BELOW:  # in this thread, without the threads' BLAS hold either
+        outside = [scatter(0, g.N)]
+    else:
+        chunks = _chunks(dx)
+        outside = [0] * len(chunks)
+
+        def work(i: int, n0: int, m: int) -> None:
+            outside[i] = scatter(n0, m)
+
+        for_each_chunk(chunks, work)
     if any(outside):
         raise IndexError(
             f"{func}: cache.index must be the indices made by max_pool_forward_fast, got {sum(outside)} "
