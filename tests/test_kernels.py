@@ -152,6 +152,8 @@ def test_col2im_compact_is_the_numpy_path(dtype, xs, ws, stride, pad, monkeypatc
     from layerwise._layers import conv_fast
     from layerwise.fast_layers import conv_backward_fast, conv_forward_fast
 
+    kernels.warm_up(dtype)  # the kernel runs once Numba is loaded
+
     monkeypatch.setattr(conv_fast, "_CHUNK_BYTES", 1 << 12)  # several chunks
     monkeypatch.setattr(conv_fast, "uses_direct_dx", lambda *_: False)  # 1x1 float32 dx: the columns' too
     rng = np.random.default_rng(43)
@@ -202,18 +204,25 @@ def test_winograd_kernels_are_the_numpy_path(dtype, xs, ws, pad, monkeypatch):
         np.testing.assert_array_equal(got.view(bits), want.view(bits))
 
 
-def test_the_standalone_pool_backward_loads_no_numba():
-    """A fresh process's first max_pool_backward_fast (a notebook's timed speed cell) takes the
-    NumPy scatter rather than paying for loading Numba (after a warm-up it takes the kernel: see
-    test_pool_backward_is_the_naive_layers_to_the_bit)."""
+@pytest.mark.parametrize("cell", [
+    "out, cache = max_pool_forward_fast(x, {'pool_height': 2, 'pool_width': 2, 'stride': 2})\n"
+    "max_pool_backward_fast(out, cache)\n",
+    "out, cache = conv_forward_fast(x, np.ones((4, 3, 3, 3)), np.ones(4), {'stride': 2, 'pad': 1})\n"
+    "conv_backward_fast(out, cache)\n",
+])
+def test_the_notebooks_speed_cells_load_no_numba(cell):
+    """A fresh process's first max_pool_backward_fast, or strided float64 convolution (a notebook's
+    timed speed cells) takes the NumPy path rather than paying for loading Numba (after a warm-up
+    they take the kernels: see test_pool_backward_is_the_naive_layers_to_the_bit and
+    test_col2im_compact_is_the_numpy_path)."""
     code = (
         "import numpy as np\n"
         "from layerwise._layers import kernels\n"
+        "from layerwise.fast_layers import conv_backward_fast, conv_forward_fast\n"
         "from layerwise.fast_layers import max_pool_backward_fast, max_pool_forward_fast\n"
         "x = np.random.default_rng(0).standard_normal((2, 3, 8, 8))\n"
-        "out, cache = max_pool_forward_fast(x, {'pool_height': 2, 'pool_width': 2, 'stride': 2})\n"
-        "max_pool_backward_fast(out, cache)\n"
-        "print(kernels.loaded())\n"
+        + cell
+        + "print(kernels.loaded())\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"

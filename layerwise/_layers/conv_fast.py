@@ -637,7 +637,9 @@ class _Plan:
         g, m = self.g, dx.shape[0]
         if not self.wide:
             dcols = dcols.reshape(g.C, g.HH, g.WW, m, g.H_out, g.W_out)
-            if kernels.serves(self.dtype):
+            # Only once Numba is loaded: a strided layer's backward alone (the notebook's) does not
+            # repay the second that loading it takes, which its first, timed call would show.
+            if kernels.serves(self.dtype) and kernels.loaded():
                 kernels.col2im_compact(dcols, g.stride, g.pad, dx)
             else:
                 _col2im(dcols, dx, _scatter_plan(g))
