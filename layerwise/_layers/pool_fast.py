@@ -40,9 +40,9 @@ from .threads import for_each_chunk
 # Bytes of input per chunk of images that one thread pools (or scatters the gradient of) at once.
 _CHUNK_BYTES = 2 << 20
 # The compiled backward scatter runs as one call in the calling thread below this many bytes of
-# dx: waking a second thread costs ~75 us on these VMs, more than it saves there. Notebook pool backward (2.4 MB,
-# float64, two threads, medians of 7 alternations): 0.099 ms as one chunk, 0.112 ms as 85 + 15
-# images (PyTorch 0.083 ms); split into two halves it took 0.19 ms.
+# dx: waking a second thread costs ~75 us on these VMs, more than it saves there. The notebook's
+# pool backward (2.4 MB, float64, two threads, medians of 7 alternations): 0.099 ms as one chunk,
+# 0.112 ms as 85 + 15 images (PyTorch 0.083 ms); split into two halves it took 0.19 ms.
 _SCATTER_ALONE_BELOW = 4 << 20
 
 
@@ -221,7 +221,7 @@ def _backward(func: str, dout: np.ndarray, cache: PoolFastCache, relu_input: np.
 
 def _scatter_compiled(func: str, index: np.ndarray, grad: np.ndarray, g: PoolGeometry) -> np.ndarray:
     """:func:`_backward`'s scatter by the compiled kernel, a chunk of images at a time on the
-    layers' threads; the same bits (zeros, then each derivative added in window order). An index
+    layers' threads (in one call below ``_SCATTER_ALONE_BELOW`` bytes); the same bits (zeros, then each derivative added in window order). An index
     outside the images of its chunk (only a cache changed by hand has one) raises IndexError, as
     NumPy's scatter does for one outside ``x``, instead of writing outside ``dx``."""
     dx = np.empty((g.N, g.C, g.H, g.W), dtype=grad.dtype)
