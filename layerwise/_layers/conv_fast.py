@@ -241,18 +241,29 @@ def direct_forward(x: np.ndarray, w: np.ndarray, g: ConvGeometry, b=None, out=No
     taps = _direct_taps(g.C, g.H + 2 * g.pad, R, g.HH, g.WW)
 
     def work(_: int, n0: int, m: int) -> None:
-        padded = scratch("conv.direct_padded", (g.C * (g.H + 2 * g.pad) * R + g.WW,), x.dtype)
+        padded = _direct_padded(x, n0, m, g, R)
         acc = scratch("conv.direct_acc", (4, g.H_out * R), x.dtype)
-        part = slice(n0, n0 + m)
         if consume is None:
-            kernels.direct_conv(x[part], w4, taps, b, g.pad, padded, acc, out[part])
+            kernels.direct_conv(padded, w4, taps, b, acc, out[n0 : n0 + m])
             return
         grid = scratch("conv.direct_grid", (g.F, m, g.H_out, g.W_out), x.dtype)
-        kernels.direct_conv(x[part], w4, taps, None, g.pad, padded, acc, grid)
+        kernels.direct_conv(padded, w4, taps, None, acc, grid)
         consume(n0, m, grid)
 
     # Chunks of a few images: each call makes whole images, so the chunking changes no bit.
     for_each_chunk(even_parts(g.N, 4 * get_num_threads()), work)
+
+
+def _direct_padded(x: np.ndarray, n0: int, m: int, g: ConvGeometry, R: int) -> np.ndarray:
+    """Images ``n0:n0+m`` of ``x`` zero-padded for the direct kernels, (m, C * Hp * R + WW): C
+    planes of ``Hp = H + 2 * pad`` rows ``R`` wide, each row ``pad`` zeros then ``W`` pixels (the
+    zeros of the next row pad it on the right, as in :class:`_Plan`'s wide layout), then ``WW``
+    zeros, which the last taps' runs reach into. This thread's scratch array."""
+    Hp = g.H + 2 * g.pad
+    padded = bordered("conv.direct_padded", (m, g.C * Hp * R + g.WW), x.dtype, (g, R))
+    planes = padded[:, : g.C * Hp * R].reshape(m, g.C, Hp, R)
+    planes[:, :, g.pad : g.pad + g.H, g.pad : g.pad + g.W] = x[n0 : n0 + m]
+    return padded
 
 
 @functools.lru_cache(maxsize=64)
@@ -354,8 +365,7 @@ def direct_weight_grads(x: np.ndarray, g: ConvGeometry, fill) -> tuple[np.ndarra
         # Zeros outside the filters and columns that fill writes: they add nothing.
         grid = bordered("conv.direct_dout", (m, F4, g.H_out, R), x.dtype, (g.F, g.W_out))
         fill(n0, m, grid[:, : g.F, :, : g.W_out].transpose(1, 0, 2, 3))
-        padded = scratch("conv.direct_padded", (g.C * (g.H + 2 * g.pad) * R + g.WW,), x.dtype)
-        kernels.direct_weight_grads(x[n0 : n0 + m], grid, taps, g.pad, padded, dw_parts[i], db_parts[i])
+        kernels.direct_weight_grads(_direct_padded(x, n0, m, g, R), grid, taps, dw_parts[i], db_parts[i])
 
     for_each_chunk(chunks, work)
     dw, db = dw_parts[0].copy(), db_parts[0].copy()

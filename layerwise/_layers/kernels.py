@@ -139,21 +139,21 @@ def winograd_gradient_tiles(padded, dM) -> None:
     _kernel(_winograd_gradient_tiles)(padded, dM)
 
 
-def direct_conv(x, w4, taps, bias, pad, padded, acc, out) -> None:
+def direct_conv(padded, w4, taps, bias, acc, out) -> None:
     """:func:`_direct_conv`, compiled by Numba on the first call (only when :data:`available`),
     multiplications and additions fused (FMA). ``out`` (m, F, H_out, W_out) gets the bias
     ``bias`` (F,) added; with ``bias`` None, ``out`` is (F, m, H_out, W_out), filters first as
     :func:`pool_2x2_code` reads it, without the bias."""
     if bias is None:  # any (F,) array of the dtype stands in, unread: one compiled signature
-        _kernel(_direct_conv, {"contract"})(x, w4, taps, w4[0], False, pad, padded, acc, out)
+        _kernel(_direct_conv, {"contract"})(padded, w4, taps, w4[0], False, acc, out)
     else:
-        _kernel(_direct_conv, {"contract"})(x, w4, taps, bias, True, pad, padded, acc, out)
+        _kernel(_direct_conv, {"contract"})(padded, w4, taps, bias, True, acc, out)
 
 
-def direct_weight_grads(x, dgrid, taps, pad, padded, dw, db) -> None:
+def direct_weight_grads(padded, dgrid, taps, dw, db) -> None:
     """:func:`_direct_weight_grads`, compiled by Numba on the first call (only when
     :data:`available`), multiply-adds fused and each dot product summed in vector lanes."""
-    _kernel(_direct_weight_grads, {"contract", "reassoc"})(x, dgrid, taps, pad, padded, dw, db)
+    _kernel(_direct_weight_grads, {"contract", "reassoc"})(padded, dgrid, taps, dw, db)
 
 
 def warm_up(dtype=np.float32) -> None:
@@ -179,11 +179,11 @@ def warm_up(dtype=np.float32) -> None:
     if dtype == np.float32:  # the only dtype conv_fast.uses_direct hands it
         taps = np.zeros(1, dtype=np.intp)
         taps.flags.writeable = False  # as conv_fast caches them: a read-only array is another signature
+        padded, acc = np.zeros((1, 5), dtype=dtype), np.zeros((4, 4), dtype=dtype)
         for bias in (None, np.zeros(1, dtype=dtype)):
-            direct_conv(grid, np.zeros((4, 1), dtype=dtype), taps, bias, 0, np.zeros(5, dtype=dtype),
-                        np.zeros((4, 4), dtype=dtype), np.zeros_like(grid))
-        direct_weight_grads(grid, np.zeros((1, 4, 2, 2), dtype=dtype), taps, 0, np.zeros(5, dtype=dtype),
-                            np.zeros((4, 1), dtype=dtype), np.zeros(4, dtype=dtype))
+            direct_conv(padded, np.zeros((4, 1), dtype=dtype), taps, bias, acc, np.zeros_like(grid))
+        direct_weight_grads(padded, np.zeros((1, 4, 2, 2), dtype=dtype), taps, np.zeros((4, 1), dtype=dtype),
+                            np.zeros(4, dtype=dtype))
 
 
 def _kernel(function, fastmath=frozenset()):
@@ -467,37 +467,30 @@ def _winograd_gradient_tiles(padded, dM):  # pragma: no cover (compiled)
                     m3[t] = -c1[t]
 
 
-def _direct_conv(x, w4, taps, bias, has_bias, pad, padded, acc, out):  # pragma: no cover (compiled)
-    """out (m, F, H_out, W_out) = the stride-1 convolution of x (m, C, H, W), zero-padded by
-    ``pad``, by the filters w4 (F4, K) (rows (c, i, j) as ``w.reshape(F, K)``; F4 >= F a multiple
-    of 4, the rows past F ignored), plus bias (F,); without ``has_bias``, out is (F, m, H_out,
-    W_out) and gets the convolution alone.
+def _direct_conv(padded, w4, taps, bias, has_bias, acc, out):  # pragma: no cover (compiled)
+    """out (m, F, H_out, W_out) = the stride-1 convolution of the m zero-padded images ``padded``
+    (m, C * Hp * R + WW) by the filters w4 (F4, K) (rows (c, i, j) as ``w.reshape(F, K)``; F4 >= F
+    a multiple of 4, the rows past F ignored), plus bias (F,); without ``has_bias``, out is (F, m,
+    H_out, W_out) and gets the convolution alone.
 
-    Each image goes into ``padded`` (at least ``C * Hp * R + WW`` elements, Hp = H + 2 * pad) in
-    :class:`.conv_fast._Plan`'s wide layout: rows ``R`` wide, each ``pad`` zeros then the ``W``
-    pixels, so the zeros of the next row pad this one on the right. Output position (y, x) with
-    filter offset (c, i, j) then reads ``padded[taps[t] + y * R + x]``, ``taps[t] = c * Hp * R +
-    i * R + j``: for one tap, the whole output grid (H_out rows of R, the last R - W_out of each
-    dropped) is one contiguous run of ``padded``. Four filters' grids, ``acc`` (4, H_out * R), are
-    summed at once, three taps a pass: each pass reads three runs and adds their weighted sum into
-    the four accumulators, a loop LLVM vectorises with the weights in registers. Every output
-    element is the same sum in the same order whatever the chunking or the thread."""
-    m, C, H, W = x.shape
+    Each image is in :class:`.conv_fast._Plan`'s wide layout (see ``conv_fast._direct_padded``):
+    C planes of Hp rows ``R`` wide, each row ``pad`` zeros then the ``W`` pixels, so the zeros of
+    the next row pad this one on the right, then ``WW`` zeros. Output position (y, x) with filter
+    offset (c, i, j) then reads ``padded[n, taps[t] + y * R + x]``, ``taps[t] = c * Hp * R + i * R +
+    j``: for one tap, the whole output grid (H_out rows of R, the last R - W_out of each dropped)
+    is one contiguous run. Four filters' grids, ``acc`` (4, H_out * R), are summed at once, three
+    taps a pass: each pass reads three runs and adds their weighted sum into the four
+    accumulators, a loop LLVM vectorises with the weights in registers. Every output element is
+    the same sum in the same order whatever the chunking or the thread."""
+    m = padded.shape[0]
     F4, K = w4.shape
     F = out.shape[1] if has_bias else out.shape[0]
     H_out, W_out = out.shape[2], out.shape[3]
     L = acc.shape[1]
     R = L // H_out
-    plane = (H + 2 * pad) * R
     K3 = K - K % 3
-    padded[:] = 0
     for n in range(m):
-        for c in range(C):
-            for y in range(H):
-                start = c * plane + (y + pad) * R + pad
-                target, source = padded[start : start + W], x[n, c, y]
-                for e in range(W):
-                    target[e] = source[e]
+        image = padded[n]
         for f0 in range(0, F4, 4):
             a0, a1, a2, a3 = acc[0], acc[1], acc[2], acc[3]
             a0[:] = 0
@@ -505,9 +498,9 @@ def _direct_conv(x, w4, taps, bias, has_bias, pad, padded, acc, out):  # pragma:
             a2[:] = 0
             a3[:] = 0
             for t in range(0, K3, 3):
-                s0 = padded[taps[t] : taps[t] + L]
-                s1 = padded[taps[t + 1] : taps[t + 1] + L]
-                s2 = padded[taps[t + 2] : taps[t + 2] + L]
+                s0 = image[taps[t] : taps[t] + L]
+                s1 = image[taps[t + 1] : taps[t + 1] + L]
+                s2 = image[taps[t + 2] : taps[t + 2] + L]
                 p0, p1, p2 = w4[f0, t], w4[f0, t + 1], w4[f0, t + 2]
                 q0, q1, q2 = w4[f0 + 1, t], w4[f0 + 1, t + 1], w4[f0 + 1, t + 2]
                 r0, r1, r2 = w4[f0 + 2, t], w4[f0 + 2, t + 1], w4[f0 + 2, t + 2]
@@ -519,7 +512,7 @@ def _direct_conv(x, w4, taps, bias, has_bias, pad, padded, acc, out):  # pragma:
                     a2[q] += r0 * v0 + r1 * v1 + r2 * v2
                     a3[q] += u0 * v0 + u1 * v1 + u2 * v2
             for t in range(K3, K):  # the last one or two taps
-                s0 = padded[taps[t] : taps[t] + L]
+                s0 = image[taps[t] : taps[t] + L]
                 p0, q0, r0, u0 = w4[f0, t], w4[f0 + 1, t], w4[f0 + 2, t], w4[f0 + 3, t]
                 for q in range(L):
                     v0 = s0[q]
@@ -542,39 +535,31 @@ def _direct_conv(x, w4, taps, bias, has_bias, pad, padded, acc, out):  # pragma:
                             target[e] = source[e]
 
 
-def _direct_weight_grads(x, dgrid, taps, pad, padded, dw, db):  # pragma: no cover (compiled)
+def _direct_weight_grads(padded, dgrid, taps, dw, db):  # pragma: no cover (compiled)
     """dw (F4, K) and db (F4,) = the weight and bias gradients of the stride-1 convolution of the
-    m images x (m, C, H, W), zero-padded by ``pad``, for the upstream gradient dgrid (m, F4, H_out,
-    R): each image's in :func:`_direct_conv`'s wide output grid (rows ``R`` wide, zeros in the
-    last ``R - W_out`` columns of each and in the filters past F). ``dw[f, t]`` is the dot product
-    of ``dgrid[n, f]`` with tap t's run of the padded image (the run that made output f in the
-    forward pass), summed over the images; four filters by three taps at a time, twelve dot
-    products in one pass over the runs, each summed in vector lanes. The sums' order depends only
-    on the shapes, not on the thread."""
-    m, C, H, W = x.shape
+    m zero-padded images ``padded`` (:func:`_direct_conv`'s layout), for the upstream gradient
+    dgrid (m, F4, H_out, R): each image's in :func:`_direct_conv`'s wide output grid (rows ``R``
+    wide, zeros in the last ``R - W_out`` columns of each and in the filters past F). ``dw[f, t]``
+    is the dot product of ``dgrid[n, f]`` with tap t's run of the padded image (the run that made
+    output f in the forward pass), summed over the images; four filters by three taps at a time,
+    twelve dot products in one pass over the runs, each summed in vector lanes. The sums' order
+    depends only on the shapes, not on the thread."""
+    m = padded.shape[0]
     F4, K = dw.shape
     L = dgrid.shape[2] * dgrid.shape[3]
-    R = dgrid.shape[3]
-    plane = (H + 2 * pad) * R
     K3 = K - K % 3
     zero = dw.dtype.type(0)
     dw[:] = 0
     db[:] = 0
-    padded[:] = 0
     for n in range(m):
-        for c in range(C):
-            for y in range(H):
-                start = c * plane + (y + pad) * R + pad
-                target, source = padded[start : start + W], x[n, c, y]
-                for e in range(W):
-                    target[e] = source[e]
+        image = padded[n]
         for f0 in range(0, F4, 4):
             d0, d1 = dgrid[n, f0].reshape(L), dgrid[n, f0 + 1].reshape(L)
             d2, d3 = dgrid[n, f0 + 2].reshape(L), dgrid[n, f0 + 3].reshape(L)
             for t in range(0, K3, 3):
-                s0 = padded[taps[t] : taps[t] + L]
-                s1 = padded[taps[t + 1] : taps[t + 1] + L]
-                s2 = padded[taps[t + 2] : taps[t + 2] + L]
+                s0 = image[taps[t] : taps[t] + L]
+                s1 = image[taps[t + 1] : taps[t + 1] + L]
+                s2 = image[taps[t + 2] : taps[t + 2] + L]
                 a00 = a01 = a02 = a10 = a11 = a12 = a20 = a21 = a22 = a30 = a31 = a32 = zero
                 for q in range(L):
                     v0, v1, v2 = s0[q], s1[q], s2[q]
@@ -604,7 +589,7 @@ def _direct_weight_grads(x, dgrid, taps, pad, padded, dw, db):  # pragma: no cov
                 dw[f0 + 3, t + 1] += a31
                 dw[f0 + 3, t + 2] += a32
             for t in range(K3, K):  # the last one or two taps
-                s0 = padded[taps[t] : taps[t] + L]
+                s0 = image[taps[t] : taps[t] + L]
                 a0 = a1 = a2 = a3 = zero
                 for q in range(L):
                     v0 = s0[q]
