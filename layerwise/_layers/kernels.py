@@ -3,7 +3,8 @@
 Each replaces a pass that NumPy makes as many small, strided calls, each taking and releasing the
 GIL, or as a data-dependent scatter; the kernel makes it in one pass without the GIL, on the
 layers' threads, and gives the NumPy path's results to the bit (the tests compare them), except
-:func:`direct_conv`, which replaces a whole im2col product and sums in its own order:
+:func:`direct_conv` and :func:`direct_weight_grads`, which replace whole im2col products and sum
+in their own order (the tests compare them with im2col's results up to rounding):
 
 * :func:`pool_2x2_code`: the fused 2x2 max pool of a convolution's output chunk (bias added) with
   each window's first-maximum offset (:mod:`.conv_pool`): 70 us against NumPy's dozen passes'
