@@ -308,6 +308,46 @@ def test_direct_conv_agrees_with_the_im2col_path(dtype, xs, ws, pad, monkeypatch
     np.testing.assert_array_equal(np.isneginf(direct), np.isneginf(im2col))
 
 
+@needs_numba
+@pytest.mark.parametrize("xs, ws, pad", [
+    ((5, 3, 9, 11), (4, 3, 3, 3), 1),  # K = 27; dx: F = 4 input planes, C = 3 outputs (one partial block)
+    ((3, 3, 12, 12), (5, 3, 7, 7), 3),  # ThreeLayerConvNet's geometry, small
+    ((3, 2, 6, 6), (7, 2, 1, 1), 0),  # 1x1
+    ((2, 4, 5, 8), (3, 4, 2, 3), 0),  # non-square filters: dx by the columns, dw direct
+    ((2, 1, 4, 5), (2, 1, 3, 3), 3),  # pad 3 = HH: dx by the columns, dw direct
+    ((17, 6, 7, 6), (9, 6, 3, 3), 2),  # 17 images: chunks of 1 and 2 in the weight gradients
+])
+def test_direct_backward_agrees_with_the_im2col_path(xs, ws, pad, monkeypatch):
+    """dx, dw and db by the direct kernels against im2col's: equal up to rounding, the same on a
+    second call (scratch reused), and the same non-finite entries where dout holds inf."""
+    from layerwise._layers import conv_fast
+    from layerwise.fast_layers import conv_backward_fast, conv_forward_fast
+
+    rng = np.random.default_rng(46)
+    x, w, b = (rng.standard_normal(s).astype(np.float32) for s in (xs, ws, ws[:1]))
+    param = {"stride": 1, "pad": pad}
+    out, cache = conv_forward_fast(x, w, b, param)
+    g = conv_fast.conv_inputs("test", x, w, b, param, exact=False)[3]
+    assert conv_fast.uses_direct_dw(g, x.dtype)
+    dout = rng.standard_normal(out.shape).astype(np.float32)
+    direct = conv_backward_fast(dout, cache)
+    for again, first in zip(conv_backward_fast(dout, cache), direct):
+        np.testing.assert_array_equal(again.view(np.uint32), first.view(np.uint32))
+    monkeypatch.setattr(conv_fast, "uses_direct_dw", lambda *_: False)
+    im2col = conv_backward_fast(dout, cache)
+    for mine, theirs in zip(direct, im2col):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=1e-5 * np.abs(theirs).max())
+
+    dout[0, 0, 0, 0] = np.inf
+    with np.errstate(invalid="ignore"):
+        im2col = conv_backward_fast(dout, cache)
+        monkeypatch.undo()
+        direct = conv_backward_fast(dout, cache)
+    for mine, theirs in zip(direct, im2col):
+        np.testing.assert_array_equal(np.isnan(mine), np.isnan(theirs))
+        np.testing.assert_array_equal(np.isinf(mine), np.isinf(theirs))
+
+
 def test_float64_convolutions_keep_the_im2col_product():
     """Gradient checks run in float64: their forward passes keep the summation order whose numeric
     estimates the notebook quotes."""
