@@ -10,7 +10,7 @@ import pytest
 
 import layerwise
 from layerwise._layers import threads
-from layerwise._layers.threads import _inner_split, for_each_chunk, matmul
+from layerwise._layers.threads import _inner_split, even_parts, for_each_chunk, matmul
 
 
 @pytest.fixture(autouse=True)
@@ -238,3 +238,14 @@ def test_grouping_chunks_changes_no_bit(input_grad, monkeypatch):
     for other in results[1:]:
         for got, want in zip(other, results[0]):
             np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))
+
+
+@pytest.mark.parametrize("size, n_parts", [(50, 8), (128, 8), (3, 8), (10, 3), (7, 1), (0, 4)])
+def test_even_parts_cover_the_range_in_runs_one_apart(size, n_parts):
+    parts = even_parts(size, n_parts)
+    assert len(parts) == min(n_parts, size)
+    covered = [i for start, count in parts for i in range(start, start + count)]
+    assert covered == list(range(size))  # in order, each index once
+    counts = [count for _, count in parts]
+    assert all(count > 0 for count in counts) and (not counts or max(counts) - min(counts) <= 1)
+    assert counts == sorted(counts, reverse=True)
