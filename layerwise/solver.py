@@ -4,7 +4,10 @@ A model is anything with
 
 - ``model.params``: dict mapping names to ndarrays (updated in place by name);
 - ``model.loss(X, y=None)``: scores ``(N, C)`` when ``y`` is None, else ``(loss, grads)`` with
-  ``grads`` keyed like ``params``.
+  ``grads`` keyed like ``params``;
+- optionally ``model.get_state()`` / ``model.set_state(state)``: the arrays besides ``params``
+  that test-time scores depend on (batchnorm running statistics). The best parameters are kept
+  together with the state they were validated with, and checkpoints hold both.
 
 Example::
 
@@ -128,6 +131,7 @@ class Solver:
         self.iteration = 0
         self.best_val_acc = 0.0
         self.best_params: dict[str, np.ndarray] = {}
+        self.best_state: dict[str, np.ndarray] = {}
         self.loss_history: list[float] = []
         self.train_acc_history: list[float] = []
         self.val_acc_history: list[float] = []
@@ -203,6 +207,8 @@ class Solver:
                 self._record_accuracy()
         if self.best_params:
             self.model.params = {name: value.copy() for name, value in self.best_params.items()}
+            if self.best_state:
+                self.model.set_state(self.best_state)
 
     def _record_accuracy(self) -> None:
         train_acc = self._accuracy(self.X_train, self.y_train, self.num_train_samples)
@@ -214,6 +220,7 @@ class Solver:
         if val_acc > self.best_val_acc or not self.best_params:
             self.best_val_acc = max(val_acc, self.best_val_acc)
             self.best_params = {name: value.copy() for name, value in self.model.params.items()}
+            self.best_state = {name: value.copy() for name, value in _model_state(self.model).items()}
         if self.checkpoint_name is not None:
             self.save_checkpoint(f"{self.checkpoint_name}_epoch_{self.epoch}")
         for callback in self.callbacks:
@@ -223,14 +230,19 @@ class Solver:
     # Checkpoints -----------------------------------------------------------------------------
 
     def save_checkpoint(self, path: str | os.PathLike) -> None:
-        """Write the full training state (parameters, update-rule state, histories, best
-        parameters and NumPy's global random state) as ``path.npz`` + ``path.json``."""
+        """Write the full training state (parameters and model state, update-rule state,
+        histories, best parameters with their state, and NumPy's global random state) as
+        ``path.npz`` + ``path.json``."""
         arrays: dict[str, np.ndarray] = {}
         scalar_configs: dict[str, dict[str, Any]] = {}
         for name, value in self.model.params.items():
             arrays[f"params/{name}"] = value
         for name, value in self.best_params.items():
             arrays[f"best_params/{name}"] = value
+        for name, value in _model_state(self.model).items():
+            arrays[f"state/{name}"] = value
+        for name, value in self.best_state.items():
+            arrays[f"best_state/{name}"] = value
         for name, config in self.optim_configs.items():
             scalar_configs[name] = {}
             for key, value in config.items():
@@ -266,6 +278,8 @@ class Solver:
         before anything changes; :meth:`train` then continues from the checkpoint's epoch.
         """
         expected = {f"params/{name}": (value.shape, value.dtype) for name, value in self.model.params.items()}
+        state = _model_state(self.model)
+        expected.update({f"state/{name}": (value.shape, value.dtype) for name, value in state.items()})
         arrays, meta = checkpoint.load(path, expected)
         required = ("update_rule", "epoch", "iteration", "loss_history", "train_acc_history", "val_acc_history", "best_val_acc", "optim_scalars", "rng")
         missing = [key for key in required if key not in meta]
@@ -283,11 +297,17 @@ class Solver:
             config.update({key[len(prefix):]: arrays[key] for key in arrays if key.startswith(prefix)})
             optim_configs[name] = config
         best_params = {name: arrays[f"best_params/{name}"] for name in names if f"best_params/{name}" in arrays}
+        best_state = {name: arrays[f"best_state/{name}"] for name in state if f"best_state/{name}" in arrays}
+        if best_params and len(best_state) != len(state):
+            raise checkpoint.CheckpointError(f"checkpoint {path}: holds best parameters without their state {sorted(state)}")
         rng = meta["rng"]
 
         self.model.params = {name: arrays[f"params/{name}"].copy() for name in names}
+        if state:
+            self.model.set_state({name: arrays[f"state/{name}"] for name in state})
         self.optim_configs = optim_configs
         self.best_params = best_params
+        self.best_state = best_state
         self.epoch = int(meta["epoch"])
         self.iteration = int(meta["iteration"])
         self.loss_history = [float(x) for x in meta["loss_history"]]
@@ -295,6 +315,11 @@ class Solver:
         self.val_acc_history = [float(x) for x in meta["val_acc_history"]]
         self.best_val_acc = float(meta["best_val_acc"])
         np.random.set_state((rng["kind"], arrays["rng/keys"], rng["pos"], rng["has_gauss"], rng["cached_gaussian"]))
+
+
+def _model_state(model) -> dict[str, np.ndarray]:
+    """``model.get_state()``, or no state for a model without that method."""
+    return model.get_state() if hasattr(model, "get_state") else {}
 
 
 def _positive_int(name: str, value: Any, minimum: int = 1) -> int:

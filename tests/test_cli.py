@@ -46,8 +46,9 @@ def test_train_writes_a_complete_run_folder(tmp_path, capsys):
     assert np.array(metrics["confusion"]).sum() == 100
     config = json.loads((run / "config.json").read_text())
     assert config["model"] == "fc" and config["hidden_dims"] == [32, 16] and config["seed"] == 0
-    model, meta, extras = load_model(run / "model")
-    assert model.hidden_dims == [32, 16] and extras["mean_image"].shape == (3, 32, 32)
+    saved = load_model(run / "model")
+    assert saved.model.hidden_dims == [32, 16] and saved.preprocessing.mean.shape == (3, 32, 32)
+    assert saved.class_names[3] == "cat"
 
 
 def test_conv_net_run_writes_the_filter_grid(tmp_path):
@@ -78,16 +79,28 @@ def test_threads_option_gives_the_same_model_and_is_not_a_setting(tmp_path):
         _train(tmp_path / "three", "--threads", "0")
 
 
-def test_evaluate_reads_what_train_wrote(tmp_path, capsys):
+@pytest.mark.parametrize(
+    "model",
+    [
+        ["--model", "two-layer"],
+        ["--model", "fc", "--hidden-dims", "32,16", "--epochs", "3"],  # batchnorm, its default
+        ["--model", "fc", "--normalization", "layernorm", "--dropout-keep", "0.8"],
+        ["--model", "three-layer-conv", "--num-filters", "4", "--hidden-dim", "10"],
+    ],
+    ids=["two-layer", "fc-batchnorm", "fc-layernorm-dropout", "three-layer-conv"],
+)
+def test_evaluate_reports_what_training_reported(tmp_path, capsys, model):
     run = tmp_path / "run"
-    assert _train(run) == 0
-    accuracy = json.loads((run / "metrics.json").read_text())["test_accuracy"]
-    capsys.readouterr()
+    assert _train(run, *model) == 0
+    trained = capsys.readouterr().out
+    metrics = json.loads((run / "metrics.json").read_text())
     assert main(["evaluate", str(run)]) == 0
-    out = capsys.readouterr().out
-    assert f"Test accuracy: {accuracy:.4f}" in out
-    assert "cat" in out and "truck" in out
+    evaluated = capsys.readouterr().out
+    report = trained[trained.index("Test accuracy:") : trained.index("Best validation accuracy")]
+    assert report and report in evaluated  # the accuracy and every per-class line, to the digit
+    assert f"Test accuracy: {metrics['test_accuracy']:.4f}" in evaluated
     assert main(["evaluate", str(run / "model.npz")]) == 0
+    assert report in capsys.readouterr().out
 
 
 def test_resume_after_an_interruption_ends_where_an_uninterrupted_run_ends(tmp_path, monkeypatch, capsys):
@@ -109,10 +122,10 @@ def test_resume_after_an_interruption_ends_where_an_uninterrupted_run_ends(tmp_p
     assert main(["train", "--resume", str(tmp_path / "resumed"), "--no-progress"]) == 0
     assert f"Resuming {tmp_path / 'resumed'} after epoch 1" in capsys.readouterr().out
 
-    straight, _, _ = load_model(tmp_path / "straight" / "model")
-    resumed, _, _ = load_model(tmp_path / "resumed" / "model")
-    for name, value in straight.params.items():
-        np.testing.assert_array_equal(resumed.params[name], value)
+    straight = load_model(tmp_path / "straight" / "model").model
+    resumed = load_model(tmp_path / "resumed" / "model").model
+    for name, value in {**straight.params, **straight.get_state()}.items():
+        np.testing.assert_array_equal({**resumed.params, **resumed.get_state()}[name], value)
     assert (tmp_path / "resumed" / "loss.csv").read_text() == (tmp_path / "straight" / "loss.csv").read_text()
 
 

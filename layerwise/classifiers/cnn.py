@@ -14,6 +14,7 @@ from ..layer_utils import _conv_relu_pool_backward, affine_relu_backward, affine
 from ..layers import *  # noqa: F401,F403
 from ..layers import affine_backward, affine_forward, softmax_loss
 from ._model_checks import float_dtype, model_input
+from ._state import checked_state
 
 __all__ = ["ThreeLayerConvNet", *layers.__all__, *fast_layers.__all__, *layer_utils.__all__]
 
@@ -109,6 +110,14 @@ class ThreeLayerConvNet:
             "reg": self.reg,
             "dtype": self.dtype.name,
         }
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        """The arrays besides ``params`` that test-time scores depend on: none for this model."""
+        return {}
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        """Accepts only the empty state :meth:`get_state` returns."""
+        checked_state(f"{type(self).__name__}.set_state", state, {})
 
     def loss(self, X: np.ndarray, y: np.ndarray | None = None):
         """Scores, or loss and gradients, for a minibatch.

@@ -25,6 +25,7 @@ from ..layer_utils import (
 )
 from ..layers import affine_forward, dropout_backward, dropout_forward, softmax_loss
 from ._model_checks import float_dtype, model_input
+from ._state import checked_state
 
 __all__ = ["TwoLayerNet", "FullyConnectedNet", *layers.__all__, *layer_utils.__all__]
 
@@ -139,6 +140,30 @@ class FullyConnectedNet:
             "dtype": self.dtype.name,
             "seed": self.seed,
         }
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        """The arrays besides ``params`` that test-time scores depend on.
+
+        With batchnorm, ``running_mean{i}`` and ``running_var{i}`` of hidden layer ``i``, shape
+        ``(hidden_dims[i - 1],)`` (zeros until the first training step, as the layer would use);
+        otherwise empty. The arrays are the model's own, not copies.
+        """
+        state: dict[str, np.ndarray] = {}
+        if self.normalization == "batchnorm":
+            for layer, bn_param in enumerate(self.bn_params, start=1):
+                for key in ("running_mean", "running_var"):
+                    value = bn_param.get(key)
+                    state[f"{key}{layer}"] = np.zeros(self.hidden_dims[layer - 1], self.dtype) if value is None else value
+        return state
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        """Replace the state :meth:`get_state` returns with copies of ``state``'s arrays, which
+        must have the same names, shapes and dtypes (checked before anything changes)."""
+        state = checked_state(f"{type(self).__name__}.set_state", state, self.get_state())
+        if self.normalization == "batchnorm":
+            for layer, bn_param in enumerate(self.bn_params, start=1):
+                for key in ("running_mean", "running_var"):
+                    bn_param[key] = state[f"{key}{layer}"]
 
     def loss(self, X: np.ndarray, y: np.ndarray | None = None):
         """Scores, or loss and gradients, for a minibatch.

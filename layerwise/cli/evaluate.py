@@ -9,6 +9,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from .. import data_utils
+from ..inference import class_scores
 from ..model_io import load_model
 from . import plots, run_folder
 
@@ -27,11 +28,6 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(handler=run)
 
 
-def predict(model, X: np.ndarray, batch_size: int = 500) -> np.ndarray:
-    """Predicted class of every row of X, computed in batches to bound memory."""
-    return np.concatenate([np.argmax(model.loss(X[i : i + batch_size]), axis=1) for i in range(0, len(X), batch_size)])
-
-
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
     """``matrix[i, j]`` counts the examples of class i predicted as class j."""
     matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
@@ -39,10 +35,15 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -
     return matrix
 
 
-def evaluate_and_report(model, X_test: np.ndarray, y_test: np.ndarray, out_dir: Path | None, out: TextIO) -> dict[str, Any]:
-    """Print the test accuracy and a per-class table; write confusion.csv/.png into ``out_dir``."""
-    names = data_utils.CLASS_NAMES
-    confusion = confusion_matrix(y_test, predict(model, X_test), len(names))
+def evaluate_and_report(
+    model, X_test: np.ndarray, y_test: np.ndarray, out_dir: Path | None, out: TextIO, class_names: list[str] | None = None
+) -> dict[str, Any]:
+    """Print the test accuracy and a per-class table; write confusion.csv/.png into ``out_dir``.
+
+    ``X_test`` are model inputs (preprocessed); ``class_names`` default to CIFAR-10's.
+    """
+    names = class_names or data_utils.CLASS_NAMES
+    confusion = confusion_matrix(y_test, np.argmax(class_scores(model, X_test), axis=1), len(names))
     totals = confusion.sum(axis=1)
     per_class = {name: (float(confusion[i, i] / totals[i]) if totals[i] else None) for i, name in enumerate(names)}
     accuracy = float(np.trace(confusion) / max(len(y_test), 1))
@@ -64,7 +65,8 @@ def model_path(target: Path) -> Path:
 
 def run(options: dict[str, Any]) -> int:
     target = Path(options["target"])
-    model, meta, extras = load_model(model_path(target))
+    saved = load_model(model_path(target))
+    model, meta = saved.model, saved.meta
     info = meta.get("data_info", {})
     num_test = options.get("num_test") or info.get("num_test")
     use_sample = options.get("sample") or (not options.get("data") and info.get("source") == "sample")
@@ -81,11 +83,12 @@ def run(options: dict[str, Any]) -> int:
         data = data_utils.get_CIFAR10_data(num_training=1, num_validation=0, subtract_mean=False, dtype=dtype, data_dir=location, **kwargs)
         where = str(location)
     X_test = data["X_test"]
-    if "mean_image" in extras:
-        mean_image = extras["mean_image"]
-        if mean_image.shape != X_test.shape[1:]:
-            raise ValueError(f"evaluate: the model's mean image must have shape {X_test.shape[1:]}, got {mean_image.shape}")
-        X_test -= mean_image.astype(dtype, copy=False)
+    if saved.preprocessing is not None:
+        if saved.preprocessing.input_shape != X_test.shape[1:]:
+            raise ValueError(
+                f"evaluate: the model takes images of shape {saved.preprocessing.input_shape}, the test images are {X_test.shape[1:]}"
+            )
+        X_test = saved.preprocessing.apply(X_test, dtype)
     print(f"Model: {type(model).__name__} from {model_path(target)}; test images from {where}", file=sys.stdout)
-    evaluate_and_report(model, X_test, data["y_test"], None, sys.stdout)
+    evaluate_and_report(model, X_test, data["y_test"], None, sys.stdout, saved.class_names)
     return 0

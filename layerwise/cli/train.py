@@ -16,6 +16,7 @@ from .. import data_utils, set_num_threads
 from ..classifiers import FullyConnectedNet, ThreeLayerConvNet, TwoLayerNet
 from ..model_io import save_model
 from ..optim import UPDATE_RULES
+from ..preprocessing import Preprocessing
 from ..solver import Solver
 from . import plots, run_folder
 from .evaluate import evaluate_and_report
@@ -336,12 +337,13 @@ def run(options: dict[str, Any]) -> int:
     elapsed = time.perf_counter() - started
 
     write_metrics(run_dir, solver)
-    meta = {"data_info": data_info, "class_names": data_utils.CLASS_NAMES, "best_val_acc": solver.best_val_acc, "epochs": solver.epoch}
-    save_model(run_dir / "model", model, meta, {"mean_image": mean_image})
+    meta = {"data_info": data_info, "best_val_acc": solver.best_val_acc, "epochs": solver.epoch}
+    preprocessing = Preprocessing(mean_image.shape, mean=mean_image)
+    save_model(run_dir / "model", model, preprocessing=preprocessing, class_names=data_utils.CLASS_NAMES, meta=meta)
     plotted = plots.plot_curves(run_dir, solver.loss_history, solver.train_acc_history, solver.val_acc_history)
     if isinstance(model, ThreeLayerConvNet):
         plots.save_filter_grid(run_dir / "filters.png", model.params["W1"])
-    test = evaluate_and_report(model, data["X_test"], data["y_test"], run_dir, out)
+    test = evaluate_and_report(model, data["X_test"], data["y_test"], run_dir, out, data_utils.CLASS_NAMES)
     run_folder.write_json(
         run_dir / "metrics.json",
         {**test, "best_val_acc": solver.best_val_acc, "train_seconds": round(elapsed, 2), "epochs": solver.epoch},
