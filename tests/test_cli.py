@@ -188,7 +188,7 @@ def test_a_bad_model_setting_leaves_no_run_folder(tmp_path, capsys):
 
 def test_demo_convolve_names_a_missing_image(tmp_path, capsys):
     assert main(["demo", "convolve", str(tmp_path / "missing.npy"), "--out", str(tmp_path / "out.png")]) == 2
-    assert "missing.npy', which does not exist" in capsys.readouterr().err
+    assert "missing.npy: no such file" in capsys.readouterr().err
 
 
 def test_an_existing_run_folder_is_never_overwritten(tmp_path, capsys):
@@ -240,3 +240,26 @@ def test_demo_convolve_writes_a_png(tmp_path):
 def test_python_dash_m_and_version():
     result = subprocess.run([sys.executable, "-m", "layerwise", "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.startswith("layerwise ")
+
+
+def test_the_cli_says_once_when_numba_cannot_run(monkeypatch, capsys):
+    from layerwise import cli
+    from layerwise._layers import kernels
+
+    monkeypatch.delenv("LAYERWISE_NO_NUMBA", raising=False)
+    monkeypatch.setattr(kernels, "available", False)
+    monkeypatch.setattr(cli, "_told_about_numba", False)
+    for _ in range(2):
+        assert main(["predict", "no-such-model", "x.png"]) == 2
+    assert capsys.readouterr().err.count("Numba is not installed (pip install numba); the NumPy path runs (slower)") == 1
+
+
+def test_the_cli_is_silent_about_numba_when_it_runs(monkeypatch, capsys):
+    from layerwise import cli
+    from layerwise._layers import kernels
+
+    if not kernels.available:
+        pytest.skip("Numba is not installed here")
+    monkeypatch.setattr(cli, "_told_about_numba", False)
+    assert main(["predict", "no-such-model", "x.png"]) == 2
+    assert "Numba" not in capsys.readouterr().err

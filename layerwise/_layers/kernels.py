@@ -72,6 +72,25 @@ _compiled: dict = {}
 _compiling = threading.Lock()
 
 
+def numba_problem() -> str | None:
+    """Why the compiled kernels will not run in this process, or None when they will.
+
+    Imports Numba (~0.3 s) to find out. Where that import fails, :data:`available` becomes False,
+    so call this before any layer has run (the command line does, once, at start-up).
+    """
+    global available
+    if os.environ.get("LAYERWISE_NO_NUMBA", "").strip() not in ("", "0"):
+        return "LAYERWISE_NO_NUMBA is set"
+    if not available:
+        return "Numba is not installed (pip install numba)"
+    try:
+        import numba  # noqa: F401
+    except Exception as error:  # a broken install fails in many ways, ImportError among them
+        available = False
+        return f"Numba cannot be imported ({type(error).__name__}: {error})"
+    return None
+
+
 def serves(dtype) -> bool:
     """Whether the kernels run for arrays of ``dtype``: Numba is there (:data:`available`) and
     ``dtype`` is float32 or float64 in this machine's byte order. Numba compiles neither float16,

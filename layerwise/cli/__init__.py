@@ -1,4 +1,4 @@
-"""The ``layerwise`` command line: ``train``, ``evaluate``, ``gradcheck`` and ``demo``."""
+"""The ``layerwise`` command line: ``train``, ``evaluate``, ``predict``, ``gradcheck`` and ``demo``."""
 
 from __future__ import annotations
 
@@ -7,29 +7,46 @@ import os
 import sys
 
 from .. import __version__
+from .._layers import kernels
 from ..checkpoint import CheckpointError
 from ..data_utils import CIFAR10FormatError, CIFAR10UnavailableError
-from . import demo, evaluate, gradcheck, train
+from . import demo, evaluate, gradcheck, predict, train
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="layerwise",
-        description="Train, evaluate and inspect layerwise models on CIFAR-10.",
+        description="Train, evaluate, use and inspect layerwise models on CIFAR-10.",
         epilog="Run 'layerwise COMMAND --help' for the options of a command.",
     )
     parser.add_argument("--version", action="version", version=f"layerwise {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     train.add_parser(commands)
     evaluate.add_parser(commands)
+    predict.add_parser(commands)
     gradcheck.add_parser(commands)
     demo.add_parser(commands)
     return parser
 
 
+COMPUTING_COMMANDS = ("train", "evaluate", "predict", "gradcheck")
+_told_about_numba = False
+
+
+def _say_if_numba_is_missing() -> None:
+    """One line on stderr, once a process, when the compiled kernels cannot run."""
+    global _told_about_numba
+    problem = kernels.numba_problem()
+    if problem and not _told_about_numba:
+        _told_about_numba = True
+        print(f"layerwise: {problem}; the NumPy path runs (slower)", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 ok, 1 failed checks, 2 bad input, 130 interrupted)."""
     options = vars(build_parser().parse_args(argv))
+    if options["command"] in COMPUTING_COMMANDS:
+        _say_if_numba_is_missing()
     try:
         return options["handler"](options)
     except (train.CommandError, CheckpointError, CIFAR10UnavailableError, CIFAR10FormatError, ValueError, TypeError) as error:

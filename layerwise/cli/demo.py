@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from .. import data_utils
+from ..images import read_image
 from ..layers import conv_forward_naive
 from ..vis_utils import write_png
 
@@ -30,7 +31,7 @@ def add_parser(subparsers) -> None:
         description=__doc__.split("\n\n")[1],
     )
     convolve.add_argument("images", nargs="*", metavar="IMAGE",
-                          help="images to filter: .npy arrays (H, W, 3), or PNG/JPEG with Pillow installed "
+                          help="images to filter: PNG, JPEG or .npy arrays (H, W, 3) "
                                "(default: a cat and a dog bundled with layerwise)")  # fmt: skip
     convolve.add_argument("--out", default="convolve.png", help="output PNG (default convolve.png)")
     convolve.add_argument("--size", type=int, default=128, help="images are resized to SIZE x SIZE (default 128)")
@@ -49,24 +50,6 @@ def filters() -> tuple[np.ndarray, np.ndarray]:
 def bundled_images() -> list[np.ndarray]:
     _, _, x_test, y_test = data_utils.load_embedded_sample()
     return [x_test[np.flatnonzero(y_test == data_utils.CLASS_NAMES.index(name))[0]] for name in _DEFAULT_CLASSES]
-
-
-def read_image(path: Path) -> np.ndarray:
-    """An RGB image (H, W, 3) of uint8 from a .npy file, or any format Pillow reads."""
-    if not path.is_file():
-        raise ValueError(f"demo convolve: IMAGE must be an image file, got {str(path)!r}, which does not exist")
-    if path.suffix.lower() == ".npy":
-        image = np.load(path, allow_pickle=False)
-    else:
-        try:
-            from PIL import Image
-        except ImportError:
-            raise ValueError(f"demo convolve: reading {path} needs Pillow (pip install pillow); .npy files work without it") from None
-        with Image.open(path) as opened:
-            image = np.asarray(opened.convert("RGB"))
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"demo convolve: {path} must hold an RGB image of shape (H, W, 3), got shape {image.shape}")
-    return image
 
 
 def square_resize(image: np.ndarray, size: int) -> np.ndarray:
