@@ -28,7 +28,7 @@ def sgd(w, dw, config=None):
 
     config: ``learning_rate`` (default 1e-2).
     """
-    w, dw, config = _start("sgd", w, dw, config, {"learning_rate": 1e-2})
+    w, dw, config = _start("sgd", w, dw, config)
     # w - lr * dw, rounded the same way, with one new array instead of two
     next_w = np.multiply(dw, -config["learning_rate"], dtype=w.dtype)
     next_w += w
@@ -40,9 +40,7 @@ def sgd_momentum(w, dw, config=None):
 
     config: ``learning_rate`` (1e-2), ``momentum`` (0.9, in [0, 1)), ``velocity`` (state, zeros).
     """
-    w, dw, config = _start(
-        "sgd_momentum", w, dw, config, {"learning_rate": 1e-2, "momentum": 0.9}, state=("velocity",)
-    )
+    w, dw, config = _start("sgd_momentum", w, dw, config)
     velocity = _cast(config["momentum"] * config["velocity"] - config["learning_rate"] * dw, w)
     config["velocity"] = velocity
     return _cast(w + velocity, w), config
@@ -53,14 +51,7 @@ def rmsprop(w, dw, config=None):
 
     config: ``learning_rate`` (1e-2), ``decay_rate`` (0.99), ``epsilon`` (1e-8), ``cache`` (state).
     """
-    w, dw, config = _start(
-        "rmsprop",
-        w,
-        dw,
-        config,
-        {"learning_rate": 1e-2, "decay_rate": 0.99, "epsilon": 1e-8},
-        state=("cache",),
-    )
+    w, dw, config = _start("rmsprop", w, dw, config)
     decay = config["decay_rate"]
     cache = _cast(decay * config["cache"] + (1 - decay) * dw * dw, w)
     config["cache"] = cache
@@ -73,14 +64,7 @@ def adam(w, dw, config=None):
     config: ``learning_rate`` (1e-3), ``beta1`` (0.9), ``beta2`` (0.999), ``epsilon`` (1e-8),
     state ``m``, ``v`` (zeros) and ``t`` (step count, 0; incremented before it is used).
     """
-    w, dw, config = _start(
-        "adam",
-        w,
-        dw,
-        config,
-        {"learning_rate": 1e-3, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8},
-        state=("m", "v"),
-    )
+    w, dw, config = _start("adam", w, dw, config)
     t = config.get("t", 0)
     if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or t < 0:
         raise ValueError(f"adam: config['t'] must be a non-negative int, got {v.describe(t)}")
@@ -101,6 +85,17 @@ UPDATE_RULES: dict[str, UpdateRule] = {
     "adam": adam,
 }
 
+HYPERPARAMETERS: dict[str, dict[str, float]] = {
+    "sgd": {"learning_rate": 1e-2},
+    "sgd_momentum": {"learning_rate": 1e-2, "momentum": 0.9},
+    "rmsprop": {"learning_rate": 1e-2, "decay_rate": 0.99, "epsilon": 1e-8},
+    "adam": {"learning_rate": 1e-3, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8},
+}
+"""Each rule's hyperparameters and their defaults: the settings a user may put in its config."""
+
+STATE: dict[str, tuple[str, ...]] = {"sgd": (), "sgd_momentum": ("velocity",), "rmsprop": ("cache",), "adam": ("m", "v")}
+"""The state arrays each rule keeps in its config (``adam`` also keeps its step count ``t``)."""
+
 # The valid range of each hyperparameter: (low, high, low_open, high_open).
 _RANGES = {
     "learning_rate": (0.0, None, False, False),
@@ -119,8 +114,9 @@ def get_update_rule(name: str) -> UpdateRule:
     return UPDATE_RULES[name]
 
 
-def _start(func: str, w, dw, config, defaults: dict, state: tuple[str, ...] = ()):
+def _start(func: str, w, dw, config):
     """Check the arguments and fill in defaults; the config dict changes only if all is valid."""
+    defaults, state = HYPERPARAMETERS[func], STATE[func]
     w = v.float_array(func, "w", w)
     dw = v.float_array(func, "dw", dw)
     v.check_same_shape(func, "dw", dw, "w", w.shape)

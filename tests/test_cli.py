@@ -180,6 +180,56 @@ def test_bad_settings_exit_2_with_a_message(tmp_path, capsys, arguments, message
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("arguments, message", [
+    (["--learning-rate", "nan"], "--learning-rate must be a finite number > 0, got nan"),
+    (["--lr", "inf"], "--learning-rate must be a finite number > 0, got inf"),
+    (["--lr", "-1"], "--learning-rate must be a finite number > 0, got -1.0"),
+    (["--lr", "0"], "--learning-rate must be a finite number > 0, got 0.0"),
+    (["--weight-scale", "nan"], "--weight-scale must be a finite number >= 0, got nan"),
+    (["--reg", "-1"], "--reg must be a finite number >= 0, got -1.0"),
+    (["--lr-decay", "1.5"], "--lr-decay must be a finite number in (0, 1], got 1.5"),
+    (["--lr-decay", "0"], "--lr-decay must be a finite number in (0, 1], got 0.0"),
+    (["--model", "fc", "--dropout-keep", "0"], "--dropout-keep must be a finite number in (0, 1], got 0.0"),
+    (["--batch-size", "0"], "--batch-size must be a positive integer, got 0"),
+    (["--num-val-samples", "-2"], "--num-val-samples must be a positive integer, got -2"),
+    (["--update-rule", "sgd_momentum", "--optim-config", '{"momentumm": 0.9}'],
+     "--optim-config: unknown settings ['momentumm'] for --update-rule sgd_momentum; valid ones are ['momentum']"),
+    (["--update-rule", "adam", "--optim-config", '{"beta1": 0.9, "momentum": 0.9}'],
+     "--optim-config: unknown settings ['momentum'] for --update-rule adam; valid ones are ['beta1', 'beta2', 'epsilon']"),
+    (["--update-rule", "sgd", "--optim-config", '{"momentum": 0.9}'],
+     "--optim-config: unknown settings ['momentum'] for --update-rule sgd; sgd has none besides --learning-rate"),
+    (["--optim-config", '{"learning_rate": 0.1}'], "give the learning rate with --learning-rate"),
+    (["--update-rule", "rmsprop", "--optim-config", '{"decay_rate": NaN}'],
+     "--optim-config: rmsprop: config['decay_rate'] must be a finite number in [0, 1), got nan"),
+    (["--update-rule", "adam", "--optim-config", '{"epsilon": Infinity}'],
+     "--optim-config: adam: config['epsilon'] must be a finite number in (0, inf], got inf"),
+    (["--optim-config", '{"beta2": "high"}'], "--optim-config: adam: config['beta2'] must be a real number, got 'high'"),
+])
+def test_bad_numbers_and_optim_settings_name_the_option_and_leave_no_run_folder(tmp_path, capsys, arguments, message):
+    assert _train(tmp_path / "run", *arguments) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_settings_from_a_config_file_are_checked_too(tmp_path, capsys):
+    config = tmp_path / "settings.json"
+    config.write_text(json.dumps({"learning_rate": "0.1", "optim_config": {"beta1": 0.5}}))
+    assert _train(tmp_path / "run", "--config", str(config)) == 2
+    assert "--learning-rate must be a finite number > 0, got '0.1'" in capsys.readouterr().err
+    config.write_text(json.dumps({"optim_config": [0.5]}))
+    assert _train(tmp_path / "run", "--config", str(config)) == 2
+    assert "--optim-config must be a JSON object, got [0.5]" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_setting_only_the_solver_refuses_leaves_no_run_folder(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(train_command, "check_settings", lambda config: None)
+    assert _train(tmp_path / "run", "--lr-decay", "1.5") == 2
+    assert "Solver: lr_decay must be a finite number in (0, 1], got 1.5" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
 def test_a_bad_model_setting_leaves_no_run_folder(tmp_path, capsys):
     assert _train(tmp_path / "run", "--hidden-dim", "-3") == 2
     assert "TwoLayerNet: hidden_dim must be >= 1, got -3" in capsys.readouterr().err

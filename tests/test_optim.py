@@ -115,6 +115,15 @@ def test_defaults(name, defaults):
         assert config[key] == value
 
 
+@pytest.mark.parametrize("name", sorted(optim.UPDATE_RULES))
+def test_the_settings_table_lists_exactly_what_each_rule_keeps(name):
+    w, dw = _inputs()
+    _, config = optim.UPDATE_RULES[name](w, dw)
+    counter = {"t"} if name == "adam" else set()
+    assert set(config) == set(optim.HYPERPARAMETERS[name]) | set(optim.STATE[name]) | counter
+    assert {key: config[key] for key in optim.HYPERPARAMETERS[name]} == optim.HYPERPARAMETERS[name]
+
+
 def test_unknown_rule_lists_the_valid_ones():
     with pytest.raises(ValueError, match=r"update_rule must be one of \['adam', 'rmsprop', 'sgd', 'sgd_momentum'\], got 'sgd_nesterov'"):
         optim.get_update_rule("sgd_nesterov")

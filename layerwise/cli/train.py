@@ -15,7 +15,7 @@ import numpy as np
 from .. import data_utils, set_num_threads
 from ..classifiers import FullyConnectedNet, ThreeLayerConvNet, TwoLayerNet
 from ..model_io import save_model
-from ..optim import UPDATE_RULES
+from ..optim import HYPERPARAMETERS, UPDATE_RULES
 from ..preprocessing import Preprocessing
 from ..solver import Solver
 from . import plots, run_folder
@@ -175,10 +175,67 @@ def resolve_config(options: dict[str, Any]) -> dict[str, Any]:
         config["normalization"] = None
     if config["seed"] is None:
         config["seed"] = int(np.random.SeedSequence().entropy % (2**31))
-    for key in ("epochs", "batch_size", "num_train_samples"):
-        if not isinstance(config[key], int) or config[key] < 1:
-            raise CommandError(f"{key} must be a positive integer, got {config[key]!r}")
+    check_settings(config)
     return config
+
+
+# The range of every real-valued setting: (low, high, low_open, high_open), as in _validation.real_value.
+REAL_RANGES: dict[str, tuple[float, float | None, bool, bool]] = {
+    "learning_rate": (0.0, None, True, False),
+    "lr_decay": (0.0, 1.0, True, False),
+    "weight_scale": (0.0, None, False, False),
+    "reg": (0.0, None, False, False),
+    "dropout_keep": (0.0, 1.0, True, False),
+}
+
+
+def option_name(key: str) -> str:
+    """The command-line option of a setting: ``learning_rate`` -> ``--learning-rate``."""
+    return "--" + key.replace("_", "-")
+
+
+def check_settings(config: dict[str, Any]) -> None:
+    """Refuse a setting that cannot train, naming its option, before anything is loaded or written."""
+    for key in ("epochs", "batch_size", "num_train_samples", "num_val_samples"):
+        value = config[key]
+        if (value is not None or key != "num_val_samples") and (type(value) is not int or value < 1):
+            raise CommandError(f"{option_name(key)} must be a positive integer, got {value!r}")
+    for key, (low, high, low_open, high_open) in REAL_RANGES.items():
+        if key in config:
+            _check_real(option_name(key), config[key], low, high, low_open, high_open)
+    rule = config["update_rule"]
+    if rule not in UPDATE_RULES:
+        raise CommandError(f"--update-rule must be one of {sorted(UPDATE_RULES)}, got {rule!r}")
+    _check_optim_config(rule, config["optim_config"])
+
+
+def _check_real(option: str, value: Any, low: float, high: float | None, low_open: bool, high_open: bool) -> None:
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    below = number and (value <= low if low_open else value < low)
+    above = number and high is not None and (value >= high if high_open else value > high)
+    if not number or not np.isfinite(value) or below or above:
+        if high is None:
+            expected = f"{'>' if low_open else '>='} {low:g}"
+        else:
+            expected = f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        raise CommandError(f"{option} must be a finite number {expected}, got {value!r}")
+
+
+def _check_optim_config(rule: str, optim_config: Any) -> None:
+    if not isinstance(optim_config, dict):
+        raise CommandError(f"--optim-config must be a JSON object, got {optim_config!r}")
+    if "learning_rate" in optim_config:
+        raise CommandError("--optim-config: give the learning rate with --learning-rate, not as 'learning_rate'")
+    valid = sorted(set(HYPERPARAMETERS[rule]) - {"learning_rate"})
+    unknown = sorted(set(optim_config) - set(valid))
+    if unknown:
+        others = f"valid ones are {valid}" if valid else f"{rule} has none besides --learning-rate"
+        raise CommandError(f"--optim-config: unknown settings {unknown} for --update-rule {rule}; {others}")
+    scratch = np.zeros(1)
+    try:  # the rule's own checks: finite values in each setting's range
+        UPDATE_RULES[rule](scratch, scratch, dict(optim_config))
+    except (TypeError, ValueError) as error:
+        raise CommandError(f"--optim-config: {error}") from None
 
 
 def build_model(config: dict[str, Any]):
@@ -306,9 +363,6 @@ def run(options: dict[str, Any]) -> int:
     data, data_info, mean_image = load_data(config)
     print(describe_data(data_info), file=out)
     model = build_model(config)
-    config["data_info"] = data_info
-    run_folder.write_json(run_dir / "config.json", config)
-
     progress = ProgressReporter(bar=None if options.get("progress", True) else False)
     solver = Solver(
         model, data,
@@ -318,6 +372,9 @@ def run(options: dict[str, Any]) -> int:
         checkpoint_name=run_folder.checkpoint_stem(run_dir), verbose=False,
         callbacks=[progress, RunWriter(run_dir)],
     )  # fmt: skip
+    # Every setting has now been checked (by the model and the Solver too): the run folder may be created.
+    config["data_info"] = data_info
+    run_folder.write_json(run_dir / "config.json", config)
     saved = run_folder.checkpoints(run_dir)
     if options.get("resume") and saved:
         epoch, path = saved[-1]
