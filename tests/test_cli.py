@@ -270,6 +270,17 @@ def test_an_explicit_data_path_that_is_wrong_is_an_error(tmp_path, capsys):
     assert "nothing" in capsys.readouterr().err
 
 
+def test_a_layerwise_data_that_is_wrong_is_the_same_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("LAYERWISE_DATA", str(tmp_path / "nothing"))
+    arguments = ["--num-training", "100", "--num-validation", "20", "--num-test", "50", "--no-progress"]
+    assert main(["train", *arguments, "--run-dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "the environment variable LAYERWISE_DATA must name a CIFAR-10 archive" in err
+    assert f"got {str(tmp_path / 'nothing')!r}, which does not exist" in err
+    assert not (tmp_path / "run").exists()
+    assert main(["train", *arguments, "--sample", "--epochs", "1", "--run-dir", str(tmp_path / "sample")]) == 0
+
+
 def test_gradcheck_passes(capsys):
     assert main(["gradcheck", "--only", "batchnorm"]) == 0
     out = capsys.readouterr().out

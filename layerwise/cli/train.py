@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import time
@@ -259,7 +260,8 @@ def load_data(config: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, 
     """Load the data the config asks for; return it mean-subtracted, a description, and the mean image.
 
     Without ``data``/``sample`` settings the full data set is used when it can be found or
-    downloaded, else the embedded sample (the description says why).
+    downloaded, else the embedded sample (the description says why). A ``data`` path or
+    ``$LAYERWISE_DATA`` that holds no CIFAR-10 is an error, never a reason to fall back.
     """
     dtype = np.dtype(config["dtype"])
     split = {key: config[key] for key in ("num_training", "num_validation", "num_test") if config[key] is not None}
@@ -268,7 +270,8 @@ def load_data(config: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, 
         try:
             location = data_utils.find_cifar10(config["data"], download=config["download"])
         except data_utils.CIFAR10UnavailableError as error:
-            if config["data"] is not None:
+            # Only the automatic search may fall back to the sample; a place the user named must hold the data.
+            if config["data"] is not None or os.environ.get(data_utils.ENV_VAR):
                 raise CommandError(str(error)) from None
             info["fallback_reason"] = str(error)
         else:
