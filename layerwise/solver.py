@@ -31,6 +31,22 @@ from . import checkpoint, optim
 _DATA_KEYS = ("X_train", "y_train", "X_val", "y_val")
 
 
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or infinite (training diverged).
+
+    Attributes
+    ----------
+    iteration : int
+        The 1-based iteration whose loss was not finite (its update was not applied).
+    loss : float
+    """
+
+    def __init__(self, message: str, iteration: int, loss: float):
+        super().__init__(message)
+        self.iteration = iteration
+        self.loss = loss
+
+
 class Solver:
     """Minibatch training with per-epoch learning-rate decay, accuracy tracking and checkpoints.
 
@@ -146,10 +162,11 @@ class Solver:
         batch_mask = np.random.choice(self.X_train.shape[0], self.batch_size)
         loss, grads = self.model.loss(self.X_train[batch_mask], self.y_train[batch_mask])
         if not np.isfinite(loss):
-            raise FloatingPointError(
-                f"Solver: the loss became {loss} at iteration {len(self.loss_history) + 1}; "
-                "lower the learning rate or the weight scale"
-            )
+            iteration = len(self.loss_history) + 1
+            raise NonFiniteLossError(
+                f"Solver: the loss became {loss} at iteration {iteration}; lower the learning rate or the weight scale",
+                iteration, float(loss),
+            )  # fmt: skip
         self.loss_history.append(float(loss))
         for name, w in self.model.params.items():
             next_w, self.optim_configs[name] = self.update_rule(w, grads[name], self.optim_configs[name])
@@ -186,7 +203,14 @@ class Solver:
         return correct / N
 
     def train(self) -> None:
-        """Run the optimization for ``num_epochs`` epochs (the rest of them, after a restored checkpoint)."""
+        """Run the optimization for ``num_epochs`` epochs (the rest of them, after a restored checkpoint).
+
+        Raises
+        ------
+        NonFiniteLossError
+            A ``FloatingPointError`` raised when the loss becomes NaN or infinite; the model keeps
+            the parameters that gave that loss, :attr:`best_params` the best ones so far.
+        """
         per_epoch = self.iterations_per_epoch
         num_iterations = self.num_epochs * per_epoch
         for t in range(self.iteration, num_iterations):

@@ -153,6 +153,37 @@ def test_ctrl_c_in_a_real_process_leaves_a_resumable_run(tmp_path):
     assert "checkpoint_epoch_1.json" in kept and len(kept) <= 4  # the newest two pairs
 
 
+def test_a_diverging_run_exits_3_with_one_line_and_keeps_the_best_parameters(tmp_path):
+    run = tmp_path / "run"
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "OPENBLAS_NUM_THREADS": "1"}
+    env.pop("LAYERWISE_DATA", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "layerwise", "train", *SMALL, "--run-dir", str(run), "--seed", "0",
+         "--update-rule", "sgd", "--learning-rate", "1e4"],
+        capture_output=True, text=True, env=env,
+    )
+    assert result.returncode == 3, result.stderr
+    err = result.stderr
+    assert "Traceback" not in err and "Warning" not in err
+    lines = err.splitlines()
+    assert lines[-2] == ("layerwise: error: the loss became inf at iteration 4 (epoch 2); "
+                         "try a lower --learning-rate (now 10000) or --weight-scale (now 0.001)")
+    assert lines[-1] == f"The best parameters so far (validation accuracy 0.1000) were saved to {run / 'model'}.npz and .json"
+    saved = load_model(run / "model")
+    assert saved.meta["best_val_acc"] == 0.1 and all(np.isfinite(value).all() for value in saved.model.params.values())
+    assert len((run / "loss.csv").read_text().splitlines()) == 1 + 3
+    assert not (run / "metrics.json").exists()
+
+
+def test_a_run_diverging_before_any_accuracy_check_saves_no_model(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert _train(run, "--update-rule", "sgd", "--learning-rate", "1e4", "--weight-scale", "1e30") == 3
+    err = capsys.readouterr().err
+    assert "the loss became nan at iteration 1 (epoch 1)" in err
+    assert err.splitlines()[-1] == "No model was saved: the loss diverged before the first accuracy check."
+    assert not (run / "model.json").exists()
+
+
 def test_config_file_and_flags(tmp_path):
     config = tmp_path / "settings.json"
     config.write_text(json.dumps({"model": "fc", "hidden_dims": [8], "learning_rate": 0.01, "epochs": 1}))

@@ -5,7 +5,7 @@ import pytest
 
 from layerwise.classifiers.cnn import ThreeLayerConvNet
 from layerwise.classifiers.fc_net import FullyConnectedNet, TwoLayerNet
-from layerwise.solver import Solver
+from layerwise.solver import NonFiniteLossError, Solver
 
 
 def _small_data(num_train=50, num_val=20, shape=(3, 8, 8), seed=0):
@@ -78,6 +78,19 @@ def test_best_params_are_those_with_the_best_validation_accuracy():
         np.testing.assert_array_equal(model.params[name], value)
         np.testing.assert_array_equal(solver.best_params[name], value)
     assert len(set(accuracies)) > 1, "the check needs validation accuracy to change"
+
+
+def test_a_diverging_loss_raises_naming_the_iteration_and_keeps_the_best_parameters():
+    np.random.seed(0)
+    solver = Solver(TwoLayerNet(input_dim=192), _small_data(), num_epochs=5, batch_size=10, update_rule="sgd",
+                    optim_config={"learning_rate": 1e30}, verbose=False)
+    with pytest.raises(FloatingPointError, match=r"Solver: the loss became (nan|inf) at iteration \d+") as caught:
+        with np.errstate(over="ignore", invalid="ignore"):
+            solver.train()
+    error = caught.value
+    assert isinstance(error, NonFiniteLossError) and not np.isfinite(error.loss)
+    assert error.iteration == len(solver.loss_history) + 1 > 1
+    assert solver.best_params and all(np.isfinite(value).all() for value in solver.best_params.values())
 
 
 def test_learning_rate_decays_once_per_epoch():

@@ -43,7 +43,18 @@ def _say_if_numba_is_missing() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit status (0 ok, 1 failed checks, 2 bad input, 130 interrupted)."""
+    """Run the command line.
+
+    Returns
+    -------
+    int
+        The exit status: 0 success; 1 ``gradcheck`` found a gradient outside its tolerance; 2 bad
+        input, an option, setting, path, data set, checkpoint or model that cannot be used (printed
+        as one ``layerwise: error: ...`` line; ``LAYERWISE_DEBUG=1`` shows the traceback); 3
+        ``train``'s loss became NaN or infinite (the best parameters so far are kept in the run
+        folder when an accuracy check had run); 130 interrupted by Ctrl-C or SIGTERM (``train
+        --resume RUN`` continues a run).
+    """
     options = vars(build_parser().parse_args(argv))
     if options["command"] in COMPUTING_COMMANDS:
         _say_if_numba_is_missing()

@@ -18,7 +18,7 @@ from ..classifiers import FullyConnectedNet, ThreeLayerConvNet, TwoLayerNet
 from ..model_io import save_model
 from ..optim import HYPERPARAMETERS, UPDATE_RULES
 from ..preprocessing import Preprocessing
-from ..solver import Solver
+from ..solver import NonFiniteLossError, Solver
 from . import plots, run_folder
 from .evaluate import evaluate_and_report
 from .progress import ProgressReporter, format_duration
@@ -77,6 +77,10 @@ def _positive_threads(text: str) -> int:
 
 class CommandError(Exception):
     """A user error on the command line: printed without a traceback, exit status 2."""
+
+
+DIVERGED = 3
+"""The exit status of a run whose loss became NaN or infinite."""
 
 
 def add_parser(subparsers) -> None:
@@ -387,19 +391,20 @@ def run(options: dict[str, Any]) -> int:
 
     started = time.perf_counter()
     try:
-        with _sigterm_as_interrupt():
+        # Overflow ends in a non-finite loss, which is reported below in one line instead.
+        with _sigterm_as_interrupt(), np.errstate(over="ignore", invalid="ignore"):
             solver.train()
     except KeyboardInterrupt:
         saved = run_folder.checkpoints(run_dir)
         where = f"the last checkpoint is after epoch {saved[-1][0]}" if saved else "no checkpoint was written yet"
         print(f"\nInterrupted; {where}. Continue with: layerwise train --resume {run_dir}", file=sys.stderr)
         return 130
+    except NonFiniteLossError as error:
+        return _report_divergence(error, run_dir, model, solver, config, data_info, mean_image)
     elapsed = time.perf_counter() - started
 
     write_metrics(run_dir, solver)
-    meta = {"data_info": data_info, "best_val_acc": solver.best_val_acc, "epochs": solver.epoch}
-    preprocessing = Preprocessing(mean_image.shape, mean=mean_image)
-    save_model(run_dir / "model", model, preprocessing=preprocessing, class_names=data_utils.CLASS_NAMES, meta=meta)
+    _save_run_model(run_dir, model, solver, data_info, mean_image)
     plotted = plots.plot_curves(run_dir, solver.loss_history, solver.train_acc_history, solver.val_acc_history)
     if isinstance(model, ThreeLayerConvNet):
         plots.save_filter_grid(run_dir / "filters.png", model.params["W1"])
@@ -413,6 +418,38 @@ def run(options: dict[str, Any]) -> int:
         print("Curves and the confusion matrix were not plotted: matplotlib is not installed (pip install 'layerwise[plot]').", file=out)
     print(f"Run folder: {run_dir}  (evaluate again with: layerwise evaluate {run_dir})", file=out)
     return 0
+
+
+def _save_run_model(run_dir: Path, model, solver, data_info: dict[str, Any], mean_image: np.ndarray) -> None:
+    """Save ``model`` as ``RUN/model.npz`` + ``.json``, with what ``layerwise evaluate`` needs to test it."""
+    meta = {"data_info": data_info, "best_val_acc": solver.best_val_acc, "epochs": solver.epoch}
+    preprocessing = Preprocessing(mean_image.shape, mean=mean_image)
+    save_model(run_dir / "model", model, preprocessing=preprocessing, class_names=data_utils.CLASS_NAMES, meta=meta)
+
+
+def _report_divergence(error: NonFiniteLossError, run_dir: Path, model, solver, config: dict[str, Any],
+                       data_info: dict[str, Any], mean_image: np.ndarray) -> int:  # fmt: skip
+    """Say where the loss stopped being finite and what to try, keep the best parameters; exit status 3."""
+    epoch = (error.iteration - 1) // solver.iterations_per_epoch + 1
+    print(
+        f"layerwise: error: the loss became {error.loss} at iteration {error.iteration} (epoch {epoch}); try a lower "
+        f"--learning-rate (now {config['learning_rate']:g}) or --weight-scale (now {config['weight_scale']:g})",
+        file=sys.stderr,
+    )
+    write_metrics(run_dir, solver)
+    if solver.best_params:
+        model.params = {name: value.copy() for name, value in solver.best_params.items()}
+        if solver.best_state:
+            model.set_state(solver.best_state)
+        _save_run_model(run_dir, model, solver, data_info, mean_image)
+        print(
+            f"The best parameters so far (validation accuracy {solver.best_val_acc:.4f}) were saved to "
+            f"{run_dir / 'model'}.npz and .json",
+            file=sys.stderr,
+        )
+    else:
+        print("No model was saved: the loss diverged before the first accuracy check.", file=sys.stderr)
+    return DIVERGED
 
 
 class _sigterm_as_interrupt:
