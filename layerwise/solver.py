@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import os
+import time
 from typing import Any
 
 import numpy as np
@@ -94,6 +95,9 @@ class Solver:
         Completed epochs.
     iteration : int
         Completed gradient steps; :meth:`train` continues from here after :meth:`load_checkpoint`.
+    train_seconds : float
+        Seconds spent in :meth:`train`, summed over every call and kept in checkpoints, so a
+        resumed run counts the time before it was interrupted.
     """
 
     def __init__(self, model, data, **kwargs):
@@ -145,6 +149,7 @@ class Solver:
     def _reset(self) -> None:
         self.epoch = 0
         self.iteration = 0
+        self.train_seconds = 0.0
         self.best_val_acc = 0.0
         self.best_params: dict[str, np.ndarray] = {}
         self.best_state: dict[str, np.ndarray] = {}
@@ -213,6 +218,20 @@ class Solver:
         """
         per_epoch = self.iterations_per_epoch
         num_iterations = self.num_epochs * per_epoch
+        self._clock_zero = time.perf_counter() - self.train_seconds
+        try:
+            self._train(per_epoch, num_iterations)
+        finally:
+            self._tick()
+        if self.best_params:
+            self.model.params = {name: value.copy() for name, value in self.best_params.items()}
+            if self.best_state:
+                self.model.set_state(self.best_state)
+
+    def _tick(self) -> None:
+        self.train_seconds = time.perf_counter() - self._clock_zero
+
+    def _train(self, per_epoch: int, num_iterations: int) -> None:
         for t in range(self.iteration, num_iterations):
             loss = self._step()
             self.iteration = t + 1
@@ -229,10 +248,6 @@ class Solver:
                     config["learning_rate"] = config["learning_rate"] * self.lr_decay
             if t == 0 or t == num_iterations - 1 or epoch_end:
                 self._record_accuracy()
-        if self.best_params:
-            self.model.params = {name: value.copy() for name, value in self.best_params.items()}
-            if self.best_state:
-                self.model.set_state(self.best_state)
 
     def _record_accuracy(self) -> None:
         train_acc = self._accuracy(self.X_train, self.y_train, self.num_train_samples)
@@ -246,6 +261,7 @@ class Solver:
             self.best_params = {name: value.copy() for name, value in self.model.params.items()}
             self.best_state = {name: value.copy() for name, value in _model_state(self.model).items()}
         if self.checkpoint_name is not None:
+            self._tick()
             self.save_checkpoint(f"{self.checkpoint_name}_epoch_{self.epoch}")
         for callback in self.callbacks:
             if hasattr(callback, "on_epoch_end"):
@@ -291,6 +307,7 @@ class Solver:
             "train_acc_history": self.train_acc_history,
             "val_acc_history": self.val_acc_history,
             "best_val_acc": self.best_val_acc,
+            "train_seconds": self.train_seconds,
             "rng": {"kind": kind, "pos": int(pos), "has_gauss": int(has_gauss), "cached_gaussian": float(cached_gaussian)},
         }
         checkpoint.save(path, arrays, meta)
@@ -338,6 +355,7 @@ class Solver:
         self.train_acc_history = [float(x) for x in meta["train_acc_history"]]
         self.val_acc_history = [float(x) for x in meta["val_acc_history"]]
         self.best_val_acc = float(meta["best_val_acc"])
+        self.train_seconds = float(meta.get("train_seconds", 0.0))  # absent from older checkpoints
         np.random.set_state((rng["kind"], arrays["rng/keys"], rng["pos"], rng["has_gauss"], rng["cached_gaussian"]))
 
 

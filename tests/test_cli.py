@@ -129,6 +129,70 @@ def test_resume_after_an_interruption_ends_where_an_uninterrupted_run_ends(tmp_p
     assert (tmp_path / "resumed" / "loss.csv").read_text() == (tmp_path / "straight" / "loss.csv").read_text()
 
 
+def _same_model_and_histories(run, other):
+    model = load_model(run / "model").model
+    expected = load_model(other / "model").model
+    for name, value in expected.params.items():
+        np.testing.assert_array_equal(model.params[name], value)
+    for name in ("loss.csv", "epochs.csv"):
+        assert (run / name).read_text() == (other / name).read_text(), name
+
+
+def test_resume_with_more_epochs_extends_a_finished_run(tmp_path, capsys):
+    settings = ["--batch-size", "20", "--update-rule", "sgd_momentum", "--lr-decay", "0.5"]
+    assert _train(tmp_path / "straight", "--epochs", "2", *settings) == 0
+    run = tmp_path / "extended"
+    assert _train(run, "--epochs", "1", *settings) == 0
+    first = json.loads((run / "metrics.json").read_text())
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--epochs", "2", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert f"Resuming {run} after epoch 1 (iteration 10)" in out and "for 2 epochs" in out
+    _same_model_and_histories(run, tmp_path / "straight")
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["epochs"] == 2 and metrics["train_seconds"] >= first["train_seconds"] > 0
+    assert json.loads((run / "config.json").read_text())["epochs"] == 2
+    checkpoint = json.loads(sorted((run / "checkpoints").glob("*_2.json"))[0].read_text())["meta"]
+    assert checkpoint["optim_scalars"]["W1"]["learning_rate"] == pytest.approx(1e-4 * 0.5**2)
+
+
+def test_resume_refuses_fewer_epochs_than_done_and_any_other_setting(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert _train(run, "--epochs", "2", "--batch-size", "50") == 0
+    config = (run / "config.json").read_text()
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--epochs", "1"]) == 2
+    assert "--epochs 1 is fewer than the 2 epochs" in capsys.readouterr().err
+    assert main(["train", "--resume", str(run), "--epochs", "3", "--lr", "0.1"]) == 2
+    assert "(only --epochs may change); drop ['--learning-rate']" in capsys.readouterr().err
+    assert main(["train", "--resume", str(run), "--epochs", "0"]) == 2
+    assert "--epochs must be a positive integer, got 0" in capsys.readouterr().err
+    assert (run / "config.json").read_text() == config
+
+
+def test_resume_skips_a_corrupted_newest_checkpoint(tmp_path, capsys):
+    settings = ["--epochs", "3", "--batch-size", "20"]
+    assert _train(tmp_path / "straight", *settings) == 0
+    run = tmp_path / "run"
+    assert _train(run, *settings) == 0
+    newest = run / "checkpoints" / "checkpoint_epoch_3.npz"
+    data = bytearray(newest.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    newest.write_bytes(bytes(data))
+    (run / "model.npz").unlink()
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--no-progress"]) == 0
+    captured = capsys.readouterr()
+    assert (f"layerwise: warning: the checkpoint after epoch 3 failed verification: checkpoint {newest}: "
+            "its SHA-256 does not match") in captured.err
+    assert f"Resuming {run} after epoch 2 (iteration 20)" in captured.out
+    _same_model_and_histories(run, tmp_path / "straight")
+    (run / "checkpoints" / "checkpoint_epoch_3.json").write_text("{}")
+    (run / "checkpoints" / "checkpoint_epoch_2.json").write_text("{}")
+    assert main(["train", "--resume", str(run), "--no-progress"]) == 2
+    assert "none of the checkpoints in" in capsys.readouterr().err
+
+
 def test_ctrl_c_in_a_real_process_leaves_a_resumable_run(tmp_path):
     run = tmp_path / "run"
     # One BLAS thread: on a loaded machine threaded BLAS can slow small products by 30x.

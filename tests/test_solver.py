@@ -1,5 +1,7 @@
 """Solver: overfitting, histories, best parameters, learning-rate decay, checkpoints and resume."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -117,6 +119,23 @@ def test_checkpoint_round_trips(tmp_path):
         np.testing.assert_array_equal(restored.best_params[name], solver.best_params[name])
         np.testing.assert_array_equal(restored.optim_configs[name]["m"], solver.optim_configs[name]["m"])
         assert restored.optim_configs[name]["t"] == solver.optim_configs[name]["t"]
+
+
+def test_train_seconds_add_up_over_calls_and_travel_in_checkpoints(tmp_path):
+    np.random.seed(0)
+    data = _small_data()
+    solver = Solver(TwoLayerNet(input_dim=192), data, num_epochs=1, batch_size=25, verbose=False,
+                    checkpoint_name=str(tmp_path / "run"))
+    assert solver.train_seconds == 0.0
+    solver.train()
+    first = solver.train_seconds
+    saved = json.loads((tmp_path / "run_epoch_1.json").read_text())["meta"]["train_seconds"]
+    assert 0.0 < saved <= first
+    resumed = Solver(TwoLayerNet(input_dim=192), data, num_epochs=2, batch_size=25, verbose=False)
+    resumed.load_checkpoint(tmp_path / "run_epoch_1")
+    assert resumed.train_seconds == saved
+    resumed.train()
+    assert resumed.train_seconds > saved
 
 
 @pytest.mark.parametrize("stop_epoch", [0, 2])  # epoch 0: the checkpoint after the first step

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from .. import data_utils, set_num_threads
+from ..checkpoint import CheckpointError
 from ..classifiers import FullyConnectedNet, ThreeLayerConvNet, TwoLayerNet
 from ..model_io import save_model
 from ..optim import HYPERPARAMETERS, UPDATE_RULES
@@ -127,7 +128,8 @@ def add_parser(subparsers) -> None:
     output = parser.add_argument_group("output")
     output.add_argument("--config", help="JSON file of settings (keys as the option names with _); options given here win")
     output.add_argument("--run-dir", dest="run_dir", help="run folder (default runs/DATE-TIME-MODEL)")
-    output.add_argument("--resume", metavar="RUN", help="continue the run in folder RUN from its last checkpoint")
+    output.add_argument("--resume", metavar="RUN",
+                        help="continue the run in folder RUN from its last checkpoint (with --epochs N: to N epochs in all)")
     output.add_argument("--no-progress", action="store_false", dest="progress", help="no progress bar")
     output.add_argument("--threads", type=_positive_threads,
                         help="threads for the fast layers (default: $LAYERWISE_NUM_THREADS, else as many as BLAS uses)")
@@ -333,9 +335,14 @@ def _new_run_dir(options: dict[str, Any], model: str) -> Path:
 
 
 def _resumed_config(run_dir: Path, options: dict[str, Any]) -> dict[str, Any]:
-    ignored = sorted(key for key in options if key in SETTINGS or key in ("config", "run_dir"))
+    """The recorded settings of the run in ``run_dir``; ``--epochs`` is the one that may change."""
+    ignored = sorted(key for key in options if (key in SETTINGS and key != "epochs") or key in ("config", "run_dir"))
     if ignored:
-        raise CommandError(f"--resume continues a run with its recorded settings; drop {['--' + k.replace('_', '-') for k in ignored]}")
+        raise CommandError(
+            f"--resume continues a run with its recorded settings (only --epochs may change); drop {[option_name(k) for k in ignored]}"
+        )
+    if "epochs" in options and options["epochs"] < 1:
+        raise CommandError(f"--epochs must be a positive integer, got {options['epochs']!r}")
     path = run_dir / "config.json"
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
@@ -350,7 +357,25 @@ def _resumed_config(run_dir: Path, options: dict[str, Any]) -> dict[str, Any]:
         config.update(data=recorded["location"], sample=False, download=False)
     elif recorded.get("source") == "sample":
         config["sample"] = True
+    config["epochs"] = options.get("epochs", config["epochs"])
     return config
+
+
+def _restore_checkpoint(solver: Solver, run_dir: Path, out) -> None:
+    """Load the newest checkpoint of ``run_dir`` that passes verification, saying which and why any failed."""
+    saved = run_folder.checkpoints(run_dir)
+    if not saved:
+        print(f"{run_dir} has no checkpoint yet: training starts from the beginning", file=out)
+        return
+    for epoch, path in reversed(saved):
+        try:
+            solver.load_checkpoint(path)
+        except CheckpointError as error:
+            print(f"layerwise: warning: the checkpoint after epoch {epoch} failed verification: {error}", file=sys.stderr)
+            continue
+        print(f"Resuming {run_dir} after epoch {epoch} (iteration {solver.iteration})", file=out)
+        return
+    raise CommandError(f"--resume: none of the checkpoints in {run_dir / run_folder.CHECKPOINT_DIR} passed verification")
 
 
 def run(options: dict[str, Any]) -> int:
@@ -379,17 +404,18 @@ def run(options: dict[str, Any]) -> int:
         checkpoint_name=run_folder.checkpoint_stem(run_dir), verbose=False,
         callbacks=[progress, RunWriter(run_dir)],
     )  # fmt: skip
+    if options.get("resume"):
+        _restore_checkpoint(solver, run_dir, out)
+        if solver.epoch > config["epochs"]:
+            raise CommandError(
+                f"--epochs {config['epochs']} is fewer than the {solver.epoch} epochs {run_dir} has completed; "
+                f"give --epochs {solver.epoch} or more"
+            )
     # Every setting has now been checked (by the model and the Solver too): the run folder may be created.
     config["data_info"] = data_info
     run_folder.write_json(run_dir / "config.json", config)
-    saved = run_folder.checkpoints(run_dir)
-    if options.get("resume") and saved:
-        epoch, path = saved[-1]
-        solver.load_checkpoint(path)
-        print(f"Resuming {run_dir} after epoch {epoch} (iteration {solver.iteration})", file=out)
     print(f"Training {type(model).__name__} ({config['model']}) for {config['epochs']} epochs; run folder {run_dir}", file=out)
 
-    started = time.perf_counter()
     try:
         # Overflow ends in a non-finite loss, which is reported below in one line instead.
         with _sigterm_as_interrupt(), np.errstate(over="ignore", invalid="ignore"):
@@ -401,7 +427,7 @@ def run(options: dict[str, Any]) -> int:
         return 130
     except NonFiniteLossError as error:
         return _report_divergence(error, run_dir, model, solver, config, data_info, mean_image)
-    elapsed = time.perf_counter() - started
+    elapsed = solver.train_seconds  # the whole run's, over every resume
 
     write_metrics(run_dir, solver)
     _save_run_model(run_dir, model, solver, data_info, mean_image)
