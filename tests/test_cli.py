@@ -51,6 +51,21 @@ def test_train_writes_a_complete_run_folder(tmp_path, capsys):
     assert saved.class_names[3] == "cat"
 
 
+def test_no_progress_prints_epoch_lines_only_and_one_epoch_is_singular(tmp_path, capsys):
+    assert _train(tmp_path / "quiet", "--epochs", "1", "--batch-size", "20") == 0
+    captured = capsys.readouterr()
+    assert "for 1 epoch; run folder" in captured.out
+    assert captured.err.splitlines() == [
+        line for line in captured.err.splitlines() if line.startswith(("epoch 0/1: train acc", "epoch 1/1: train acc"))
+    ] and len(captured.err.splitlines()) == 2
+    arguments = ["train", *[a for a in SMALL if a != "--no-progress"], "--epochs", "2", "--batch-size", "20",
+                 "--seed", "0", "--run-dir", str(tmp_path / "logged")]  # fmt: skip
+    assert main(arguments) == 0
+    captured = capsys.readouterr()
+    assert "for 2 epochs; run folder" in captured.out
+    assert "epoch 1/2 it 1/20 loss" in captured.err and "epoch 2/2 it 20/20 loss" in captured.err
+
+
 def test_conv_net_run_writes_the_filter_grid(tmp_path):
     run = tmp_path / "conv"
     assert _train(run, "--model", "three-layer-conv", "--num-filters", "4", "--filter-size", "3", "--hidden-dim", "10") == 0
@@ -381,6 +396,28 @@ def test_gradcheck_passes(capsys):
     out = capsys.readouterr().out
     assert "FAIL" not in out and "gradients within tolerance" in out
     assert "FullyConnectedNet batchnorm" in out
+
+
+def test_gradcheck_marks_a_row_ok_only_within_the_tolerance_it_states(monkeypatch, capsys):
+    from layerwise.cli import gradcheck
+
+    good = np.array([0.5, -2.0])
+    rows = [
+        ("close", "w", good, good * (1 + 1e-9), 1e-7),
+        # A small but real gradient off by 5e-4 relatively: its absolute error (1e-9) must not save it.
+        ("small but wrong", "x", np.array([1e-6, 2e-6]), np.array([1.001e-6, 2e-6]), 1e-7),
+        ("zero by construction", "b", np.array([1e-11, -2e-11]), np.array([0.0, 1e-17]), 1e-7),
+        ("zero but too far", "b", np.array([-9e-9]), np.array([9e-9]), 1e-7),
+    ]
+    monkeypatch.setattr(gradcheck, "checks", lambda: iter(rows))
+    assert main(["gradcheck"]) == 1
+    out = capsys.readouterr().out.splitlines()
+    ends = {name: next(line for line in out if line.startswith(name)).split()[-4:] for name, *_ in rows}
+    assert ends["close"] == ["rel", "1e-07", "2.0e-09", "ok"]
+    assert ends["small but wrong"] == ["rel", "1e-07", "1.0e-09", "FAIL"]
+    assert ends["zero by construction"] == ["abs", "1e-08", "2.0e-11", "ok"]
+    assert ends["zero but too far"] == ["abs", "1e-08", "1.8e-08", "FAIL"]
+    assert out[-1] == "2/4 gradients within tolerance"
 
 
 def test_demo_convolve_writes_a_png(tmp_path):

@@ -7,6 +7,11 @@ import time
 from typing import TextIO
 
 
+def plural(count: int, noun: str) -> str:
+    """``1 epoch``, ``2 epochs``: the count and the noun, in the number the count needs."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def format_duration(seconds: float) -> str:
     seconds = max(0, int(round(seconds)))
     hours, rest = divmod(seconds, 3600)
@@ -16,9 +21,10 @@ def format_duration(seconds: float) -> str:
 
 class ProgressReporter:
     """A Solver callback. On a terminal it redraws one bar line; elsewhere (logs, pipes) it
-    prints a plain line every ``log_every`` iterations, so files stay readable."""
+    prints a plain line every ``log_every`` iterations, so files stay readable, or none when
+    ``log_every`` is None. Every epoch ends with a summary line."""
 
-    def __init__(self, stream: TextIO | None = None, bar: bool | None = None, log_every: int = 100, width: int = 24):
+    def __init__(self, stream: TextIO | None = None, bar: bool | None = None, log_every: int | None = 100, width: int = 24):
         self.stream = stream or sys.stderr
         self.bar = self.stream.isatty() if bar is None else bar
         self.log_every = log_every
@@ -47,7 +53,7 @@ class ProgressReporter:
             filled = int(self.width * iteration / num_iterations)
             self.stream.write(f"\r[{'#' * filled}{'.' * (self.width - filled)}] {text}\033[K")
             self.stream.flush()
-        elif iteration == 1 or iteration % self.log_every == 0 or iteration == num_iterations:
+        elif self.log_every is not None and (iteration == 1 or iteration % self.log_every == 0 or iteration == num_iterations):
             self.stream.write(text + "\n")
             self.stream.flush()
 

@@ -22,7 +22,7 @@ from ..preprocessing import Preprocessing
 from ..solver import NonFiniteLossError, Solver
 from . import plots, run_folder
 from .evaluate import evaluate_and_report
-from .progress import ProgressReporter, format_duration
+from .progress import ProgressReporter, format_duration, plural
 
 MODEL_CHOICES = ("two-layer", "fc", "three-layer-conv")
 
@@ -130,7 +130,8 @@ def add_parser(subparsers) -> None:
     output.add_argument("--run-dir", dest="run_dir", help="run folder (default runs/DATE-TIME-MODEL)")
     output.add_argument("--resume", metavar="RUN",
                         help="continue the run in folder RUN from its last checkpoint (with --epochs N: to N epochs in all)")
-    output.add_argument("--no-progress", action="store_false", dest="progress", help="no progress bar")
+    output.add_argument("--no-progress", action="store_false", dest="progress",
+                        help="no progress bar and no per-iteration lines, only a line per epoch")
     output.add_argument("--threads", type=_positive_threads,
                         help="threads for the fast layers (default: $LAYERWISE_NUM_THREADS, else as many as BLAS uses)")
     parser.set_defaults(handler=run)
@@ -395,7 +396,7 @@ def run(options: dict[str, Any]) -> int:
     data, data_info, mean_image = load_data(config)
     print(describe_data(data_info), file=out)
     model = build_model(config)
-    progress = ProgressReporter(bar=None if options.get("progress", True) else False)
+    progress = ProgressReporter() if options.get("progress", True) else ProgressReporter(bar=False, log_every=None)
     solver = Solver(
         model, data,
         update_rule=config["update_rule"], optim_config={**config["optim_config"], "learning_rate": config["learning_rate"]},
@@ -408,13 +409,13 @@ def run(options: dict[str, Any]) -> int:
         _restore_checkpoint(solver, run_dir, out)
         if solver.epoch > config["epochs"]:
             raise CommandError(
-                f"--epochs {config['epochs']} is fewer than the {solver.epoch} epochs {run_dir} has completed; "
+                f"--epochs {config['epochs']} is fewer than the {plural(solver.epoch, 'epoch')} {run_dir} has completed; "
                 f"give --epochs {solver.epoch} or more"
             )
     # Every setting has now been checked (by the model and the Solver too): the run folder may be created.
     config["data_info"] = data_info
     run_folder.write_json(run_dir / "config.json", config)
-    print(f"Training {type(model).__name__} ({config['model']}) for {config['epochs']} epochs; run folder {run_dir}", file=out)
+    print(f"Training {type(model).__name__} ({config['model']}) for {plural(config['epochs'], 'epoch')}; run folder {run_dir}", file=out)
 
     try:
         # Overflow ends in a non-finite loss, which is reported below in one line instead.
