@@ -22,13 +22,51 @@ def matplotlib_pyplot():
     return plt
 
 
-def plot_curves(run_dir: Path, loss_history, train_acc_history, val_acc_history) -> list[Path]:
+def moving_average(values, window: int) -> np.ndarray:
+    """Trailing mean of the last ``window`` values at every position (of fewer at the start).
+
+    Parameters
+    ----------
+    values : sequence of float, length N
+    window : int >= 1
+
+    Returns
+    -------
+    ndarray of float64, shape (N,)
+    """
+    values = np.asarray(values, dtype=np.float64)
+    sums = np.concatenate([[0.0], np.cumsum(values)])
+    end = np.arange(1, values.size + 1)
+    start = np.maximum(end - window, 0)
+    return (sums[end] - sums[start]) / (end - start)
+
+
+def smoothing_window(num_iterations: int, iterations_per_epoch: int) -> int:
+    """A quarter of an epoch, but at most a fifth of the history (so a short run still shows a trend)."""
+    return max(1, min(iterations_per_epoch // 4, num_iterations // 5))
+
+
+def draw_loss(ax, loss_history, iterations_per_epoch: int) -> None:
+    """The raw losses as faint points, their moving average as a line, and a dotted line between epochs."""
+    iterations = np.arange(1, len(loss_history) + 1)
+    ax.plot(iterations, loss_history, ".", markersize=3, alpha=0.3, color="tab:blue", label="loss")
+    window = smoothing_window(len(loss_history), iterations_per_epoch)
+    if window > 1:
+        ax.plot(iterations, moving_average(loss_history, window), "-", color="tab:blue", label=f"mean of last {window}")
+    for boundary in range(iterations_per_epoch, len(loss_history), iterations_per_epoch):
+        ax.axvline(boundary + 0.5, color="0.6", linestyle=":", linewidth=0.8)
+    ax.set(title="Training loss (dotted lines: epoch boundaries)", xlabel="Iteration", ylabel="Loss")
+    if window > 1:
+        ax.legend(loc="upper right")
+
+
+def plot_curves(run_dir: Path, loss_history, train_acc_history, val_acc_history, iterations_per_epoch: int) -> list[Path]:
+    """Write ``loss.png`` and ``accuracy.png`` into ``run_dir``; return their paths ([] without matplotlib)."""
     plt = matplotlib_pyplot()
     if plt is None:
         return []
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    ax.plot(np.arange(1, len(loss_history) + 1), loss_history, ".", markersize=2, alpha=0.5)
-    ax.set(title="Training loss", xlabel="Iteration", ylabel="Loss")
+    draw_loss(ax, loss_history, iterations_per_epoch)
     fig.tight_layout()
     fig.savefig(run_dir / "loss.png", dpi=100)
     plt.close(fig)

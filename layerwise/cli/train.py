@@ -432,7 +432,9 @@ def run(options: dict[str, Any]) -> int:
 
     write_metrics(run_dir, solver)
     _save_run_model(run_dir, model, solver, data_info, mean_image)
-    plotted = plots.plot_curves(run_dir, solver.loss_history, solver.train_acc_history, solver.val_acc_history)
+    plotted = plots.plot_curves(
+        run_dir, solver.loss_history, solver.train_acc_history, solver.val_acc_history, solver.iterations_per_epoch
+    )
     if isinstance(model, ThreeLayerConvNet):
         plots.save_filter_grid(run_dir / "filters.png", model.params["W1"])
     test = evaluate_and_report(model, data["X_test"], data["y_test"], run_dir, out, data_utils.CLASS_NAMES)
