@@ -12,9 +12,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
+import secrets
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, BinaryIO, Callable, Mapping
 
 import numpy as np
 
@@ -44,7 +44,7 @@ def save(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], meta: Mappin
         if value.dtype.hasobject:
             raise TypeError(f"checkpoint.save: array {name!r} has dtype object, which cannot be stored as data")
     npz_path = stem.with_suffix(".npz")
-    digest = _atomic_write(npz_path, lambda handle: np.savez(handle, **arrays))
+    digest = atomic_write(npz_path, lambda handle: np.savez(handle, **arrays))
     document = {
         "format": FORMAT,
         "version": VERSION,
@@ -54,7 +54,7 @@ def save(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], meta: Mappin
     }
     text = json.dumps(document, indent=1, allow_nan=False, default=_json_default)
     json_path = stem.with_suffix(".json")
-    _atomic_write(json_path, lambda handle: handle.write(text.encode("utf-8")))
+    atomic_write(json_path, lambda handle: handle.write(text.encode("utf-8")))
     return json_path
 
 
@@ -122,20 +122,39 @@ def load(path: str | os.PathLike, expected: Mapping[str, tuple[tuple[int, ...], 
     return arrays, document["meta"]
 
 
-def _atomic_write(path: Path, write) -> str:
-    """Write through ``write(handle)`` into a temporary file beside ``path``, fsync, rename; return its SHA-256."""
-    handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False)
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], Any]) -> str:
+    """Write a file through ``write(handle)`` atomically and return its SHA-256.
+
+    The bytes go to a temporary file beside ``path``, are flushed to disk, and the file is
+    renamed into place, so ``path`` holds either its old content or all of the new. The file gets
+    the permissions a plain ``open(path, "w")`` would give it (0o666 less the umask), not
+    :mod:`tempfile`'s 0o600, so every file of a run folder has the same mode.
+    """
+    path = Path(path)
+    handle, temp = _create_beside(path)
     try:
-        with handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        digest = _sha256(Path(handle.name))
-        os.replace(handle.name, path)
+        with os.fdopen(handle, "wb") as out:
+            write(out)
+            out.flush()
+            os.fsync(out.fileno())
+        digest = _sha256(temp)
+        os.replace(temp, path)
     except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
+        temp.unlink(missing_ok=True)
         raise
     return digest
+
+
+def _create_beside(path: Path) -> tuple[int, Path]:
+    """Create a new, empty temporary file next to ``path``; the kernel applies the umask, as for ``open``."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        temp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            return os.open(temp, flags, 0o666), temp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"atomic_write: could not create a temporary file beside {path}")
 
 
 def _sha256(path: Path) -> str:

@@ -1,6 +1,9 @@
 """Checkpoints: data only, atomic, verified on load."""
 
+import hashlib
 import json
+import os
+import stat
 
 import numpy as np
 import pytest
@@ -103,3 +106,20 @@ def test_a_failed_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     arrays, meta = checkpoint.load(tmp_path / "ck")
     assert meta["epoch"] == 3
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.json", "ck.npz"]
+
+
+@pytest.fixture
+def umask_027():
+    previous = os.umask(0o027)
+    yield
+    os.umask(previous)
+
+
+def test_files_get_the_mode_a_plain_open_gives(tmp_path, umask_027):
+    _save(tmp_path)
+    with open(tmp_path / "plain", "w"):
+        pass
+    modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in tmp_path.iterdir()}
+    assert modes == {"ck.json": 0o640, "ck.npz": 0o640, "plain": 0o640}
+    assert checkpoint.atomic_write(tmp_path / "text", lambda handle: handle.write(b"abc")) == hashlib.sha256(b"abc").hexdigest()
+    assert stat.S_IMODE((tmp_path / "text").stat().st_mode) == 0o640

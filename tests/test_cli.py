@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -64,6 +65,18 @@ def test_no_progress_prints_epoch_lines_only_and_one_epoch_is_singular(tmp_path,
     captured = capsys.readouterr()
     assert "for 2 epochs; run folder" in captured.out
     assert "epoch 1/2 it 1/20 loss" in captured.err and "epoch 2/2 it 20/20 loss" in captured.err
+
+
+def test_every_file_of_a_run_folder_has_the_mode_a_plain_open_gives(tmp_path):
+    previous = os.umask(0o027)
+    try:
+        run = tmp_path / "run"
+        assert _train(run, "--model", "three-layer-conv", "--num-filters", "2", "--filter-size", "3", "--hidden-dim", "5") == 0
+    finally:
+        os.umask(previous)
+    modes = {str(path.relative_to(run)): stat.S_IMODE(path.stat().st_mode) for path in run.rglob("*") if path.is_file()}
+    assert {"filters.png", "loss.png", "model.npz", "config.json", "checkpoints/checkpoint_epoch_1.npz"} <= set(modes)
+    assert {name for name, mode in modes.items() if mode != 0o640} == set()
 
 
 def test_conv_net_run_writes_the_filter_grid(tmp_path):

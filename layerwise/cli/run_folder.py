@@ -16,11 +16,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from ..checkpoint import atomic_write
 
 CHECKPOINT_DIR = "checkpoints"
 CHECKPOINT_STEM = "checkpoint"  # the Solver appends _epoch_N
@@ -28,11 +28,9 @@ _CHECKPOINT = re.compile(rf"^{CHECKPOINT_STEM}_epoch_(\d+)\.json$")
 
 
 def write_text(path: Path, text: str) -> None:
-    """Write a text file atomically (a temporary file renamed into place)."""
+    """Write a UTF-8 text file atomically, with the mode a plain ``open`` would give it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False, encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(handle.name, path)
+    atomic_write(path, lambda handle: handle.write(text.encode("utf-8")))
 
 
 def write_json(path: Path, value: Any) -> None:
