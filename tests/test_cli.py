@@ -267,6 +267,15 @@ def test_a_diverging_run_exits_3_with_one_line_and_keeps_the_best_parameters(tmp
     assert not (run / "metrics.json").exists()
 
 
+def test_a_diverging_batchnorm_run_keeps_the_best_parameters_with_their_running_statistics(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert _train(run, "--model", "fc", "--hidden-dims", "16", "--update-rule", "sgd", "--learning-rate", "1e30") == 3
+    assert "the loss became nan at iteration 2 (epoch 1)" in capsys.readouterr().err
+    saved = load_model(run / "model")
+    assert saved.meta["best_val_acc"] > 0
+    assert all(np.isfinite(value).all() for value in [*saved.model.params.values(), *saved.model.get_state().values()])
+
+
 def test_a_run_diverging_before_any_accuracy_check_saves_no_model(tmp_path, capsys):
     run = tmp_path / "run"
     assert _train(run, "--update-rule", "sgd", "--learning-rate", "1e4", "--weight-scale", "1e30") == 3
