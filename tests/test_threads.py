@@ -78,24 +78,29 @@ def test_fused_conv_relu_pool_and_affine_give_the_same_bits_on_any_number_of_thr
     ((20, 10000), (10000, 100)),  # the inner dimension, four parts summed
 ])
 def test_matmul_splits_and_equals_numpy(shape_a, shape_b, monkeypatch):
-    """Once chunks have run on threads, split: the product to float32 rounding, the same bits on
-    2 and 3 threads. Before, one BLAS call: numpy's own product."""
+    """Inside products_on_layer_threads, split: the product to float32 rounding, the same bits on
+    2 and 3 threads. Outside, one BLAS call: numpy's own product, whatever ran before."""
     rng = np.random.default_rng(2)
     a, b = rng.standard_normal(shape_a).astype(np.float32), rng.standard_normal(shape_b).astype(np.float32)
     inner_splits = []
     monkeypatch.setattr(threads, "_inner_split", lambda *ab: inner_splits.append(1) or _inner_split(*ab))
-    monkeypatch.setattr(threads, "_chunks_ran_in_parallel", False)
+
+    def split(a=a):
+        with threads.products_on_layer_threads():
+            return [matmul(a, b)]
+
     assert np.array_equal(_results_on(2, lambda: [matmul(a, b)])[0], a @ b)
-    monkeypatch.setattr(threads, "_chunks_ran_in_parallel", True)
+    assert not inner_splits
     exact = a.astype(np.float64) @ b
-    one = _results_on(1, lambda: [matmul(a, b)])[0]
-    two = _results_on(2, lambda: [matmul(a, b)])[0]
+    one = _results_on(1, split)[0]
+    two = _results_on(2, split)[0]
     assert one.dtype == two.dtype == np.float32
     for got in (one, two):
         np.testing.assert_allclose(got, exact, rtol=1e-4, atol=1e-3)
-    assert np.array_equal(_results_on(3, lambda: [matmul(a, b)])[0], two)
-    assert np.array_equal(_results_on(2, lambda: [matmul(np.asfortranarray(a), b)])[0], two)
+    assert np.array_equal(_results_on(3, split)[0], two)
+    assert np.array_equal(_results_on(2, lambda: split(np.asfortranarray(a)))[0], two)
     assert bool(inner_splits) == (shape_a[1] >= 4 * max(shape_a[0], shape_b[1]))
+    assert np.array_equal(_results_on(2, lambda: [matmul(a, b)])[0], a @ b)  # the block left nothing behind
 
 
 def test_each_chunk_runs_once_with_blas_on_one_thread():

@@ -326,7 +326,7 @@ def uses_direct_dx(g: ConvGeometry, dtype: np.dtype) -> bool:
 
 def _direct_dtype(dtype: np.dtype) -> bool:
     """float32 where :mod:`.kernels` serve it (see :func:`uses_direct` for float64)."""
-    return np.dtype(dtype) == np.float32 and kernels.serves(dtype)
+    return kernels.serves_training(dtype)
 
 
 def _dx_geometry(g: ConvGeometry) -> ConvGeometry | None:
@@ -647,9 +647,9 @@ class _Plan:
         g, m = self.g, dx.shape[0]
         if not self.wide:
             dcols = dcols.reshape(g.C, g.HH, g.WW, m, g.H_out, g.W_out)
-            # Only once Numba is loaded: a strided layer's backward alone (the notebook's) does not
-            # repay the second that loading it takes, which its first, timed call would show.
-            if kernels.serves(self.dtype) and kernels.loaded():
+            # float32 only: a float64 strided backward alone (the notebook's timed cell) does not
+            # repay the second that loading Numba takes.
+            if kernels.serves_training(self.dtype):
                 kernels.col2im_compact(dcols, g.stride, g.pad, dx)
             else:
                 _col2im(dcols, dx, _scatter_plan(g))

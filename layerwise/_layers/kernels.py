@@ -99,9 +99,17 @@ def serves(dtype) -> bool:
     return available and dtype.char in "fd" and dtype.isnative
 
 
+def serves_training(dtype) -> bool:
+    """:func:`serves` for float32, the dtype models train in, alone. The passes that repay loading
+    Numba only at training sizes ask this, so a float64 gradient check or notebook cell never
+    loads it for them: the choice depends on the dtype, never on what ran before."""
+    return np.dtype(dtype) == np.float32 and serves(dtype)
+
+
 def loaded() -> bool:
     """Whether Numba has been loaded in this process (a kernel made): from then on a kernel's
-    first use costs milliseconds, not the ~1 s of loading Numba."""
+    first use costs milliseconds, not the ~1 s of loading Numba. For tests and diagnostics: no
+    layer chooses its path by it."""
     return bool(_compiled)
 
 

@@ -205,9 +205,9 @@ def _backward(func: str, dout: np.ndarray, cache: PoolFastCache, relu_input: np.
     grad = dout
     if relu_input is not None:  # where the ReLU passes nothing back, no window receives a gradient
         grad = select(relu_input > 0, dout, scratch("pool.gated", out.shape, x.dtype))
-    # Only once Numba is loaded (by the convolutions, or kernels.warm_up): this scatter alone is
-    # not worth the second that loading it takes, which a first, timed call would show.
-    if kernels.serves(x.dtype) and kernels.loaded():
+    # float32 only: a float64 pool backward alone (a notebook's timed cell) does not repay the
+    # second that loading Numba takes.
+    if kernels.serves_training(x.dtype):
         return _scatter_compiled(func, index, grad, g)
     dx = np.zeros((g.N, g.C, g.H, g.W), dtype=x.dtype)
     if g.stride >= g.PH and g.stride >= g.PW:  # windows apart: one derivative a pixel at most

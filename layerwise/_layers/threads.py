@@ -10,8 +10,9 @@ cores the ThreeLayerConvNet convolution's forward pass (batch 50) took 5.1-6.3 m
 
 Each chunk writes only its own part of the outputs and its own partial sums, which the caller
 adds up in chunk order afterwards, and its products run on one BLAS thread even when there is one
-chunk thread, so the results are the same to the bit whatever the number of threads (the large
-affine products of :func:`matmul` aside). Scratch
+chunk thread, so the results are the same to the bit whatever the number of threads (the
+large affine products that :func:`matmul` splits inside :func:`products_on_layer_threads`
+aside: like BLAS's own threads, the number of parts changes their last bits). Scratch
 arrays (:mod:`.scratch`) are per thread, so chunks in different threads never share them. The BLAS
 limit is process-wide (BLAS libraries have no other): a product that another Python thread runs
 while a layer's chunks run gets one BLAS thread too.
@@ -43,7 +44,6 @@ _blas = None  # threadpoolctl's controller of the BLAS libraries NumPy loaded
 _hold_lock = threading.Lock()
 _holders = 0  # Python threads inside one_blas_thread
 _held_from: list[int] = []  # each BLAS library's threads before the hold set them to one
-_chunks_ran_in_parallel = False  # set for good by the first for_each_chunk that used several threads
 
 
 def set_num_threads(threads: int | None) -> None:
@@ -204,8 +204,6 @@ def _run_on_threads(chunks: Sequence[tuple[int, int]], work, threads: int) -> No
         finally:
             _state.inside = False
 
-    global _chunks_ran_in_parallel
-    _chunks_ran_in_parallel = True
     futures = [_pool(threads - 1).submit(run) for _ in range(threads - 1)]
     try:
         run()
@@ -244,16 +242,29 @@ _MIN_INNER_PART = 2048
 _MAX_INNER_PARTS = 4
 
 
-def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a @ b`` for 2-d arrays. Once layers have run chunks on several threads in this process,
-    large products are split into parts run on :func:`for_each_chunk`'s threads, BLAS at one
-    thread; before that (a network of affine layers only), they are one BLAS call on BLAS's threads.
+@contextlib.contextmanager
+def products_on_layer_threads() -> Iterator[None]:
+    """Within this block (in this Python thread), :func:`matmul` splits large products across the
+    layers' threads, BLAS at one thread, instead of leaving them to BLAS's own threads.
 
-    Once BLAS has run on several threads, its idle threads keep spinning for a while and slow down
-    the layers' own threads: a ThreeLayerConvNet step (batch 50, two threads) took 16-19 ms with
-    its affine products split this way, 25-30 ms with them on BLAS's threads. Where no chunks run
-    on threads, BLAS's own threads are faster: a 5-layer batchnorm FullyConnectedNet step (batch
-    128) took 1.8 ms that way, 3.0 ms split. The rows of the result are split, or its columns when
+    For networks whose convolutions run on the layers' threads: once BLAS has run on several
+    threads, its idle threads keep spinning and slow the convolutions' chunks, while a network of
+    affine layers alone is faster on BLAS's threads. The choice is the caller's, for the duration
+    of the call: what ran earlier in the process never changes how a product is computed.
+    """
+    previous = getattr(_state, "split_products", False)
+    _state.split_products = True
+    try:
+        yield
+    finally:
+        _state.split_products = previous
+
+
+def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` for 2-d arrays: one BLAS call, or, inside :func:`products_on_layer_threads` with
+    more than one thread, large products split into parts run on :func:`for_each_chunk`'s threads.
+
+    The rows of the result are split, or its columns when
     it has fewer rows than columns, or the inner dimension when it is much longer than both (the
     parts' products then summed in order), into parts that depend only on the shapes. BLAS rounds
     a part of the rows or columns as it rounds them in the whole product only up to the last bits,
@@ -262,7 +273,7 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """
     rows, inner = a.shape
     cols = b.shape[1]
-    if not _chunks_ran_in_parallel or rows * inner * cols < _SPLIT_FROM or get_num_threads() == 1:
+    if not getattr(_state, "split_products", False) or rows * inner * cols < _SPLIT_FROM or get_num_threads() == 1:
         return a @ b
     if inner >= _INNER_SPLIT_RATIO * max(rows, cols):
         return _inner_split(a, b)

@@ -12,6 +12,7 @@ from ..fast_layers import *  # noqa: F401,F403  (re-exported for the notebooks)
 from ..layer_utils import *  # noqa: F401,F403
 from ..layer_utils import _conv_relu_pool_backward, affine_relu_backward, affine_relu_forward, conv_relu_pool_forward
 from ..layers import *  # noqa: F401,F403
+from .._layers.threads import products_on_layer_threads
 from ..layers import affine_backward, affine_forward, softmax_loss
 from ._model_checks import float_dtype, model_input
 from ._state import checked_state
@@ -135,6 +136,10 @@ class ThreeLayerConvNet:
         loss, grads : float, dict of str to ndarray
             Otherwise.
         """
+        with products_on_layer_threads():  # the convolutions run on the layers' threads
+            return self._loss(X, y)
+
+    def _loss(self, X: np.ndarray, y: np.ndarray | None):
         owner = f"{type(self).__name__}.loss"
         X = model_input(owner, X, self.input_dim, self.dtype)
         if y is not None:
