@@ -583,6 +583,32 @@ def test_batchnorm_backward_and_alt_agree_on_any_shape(N, D, seed):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-11)
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    shape=st.sampled_from([(2, 15), (2, 1), (3, 7), (17, 5), (128, 100), (2, 3, 2, 2), (8, 4, 3, 5)]),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_batchnorm_dx_sums_to_zero_over_the_batch_up_to_its_own_rounding(shape, dtype, seed):
+    # The true dx sums to exactly 0 over the statistics axes, so a bias just before batchnorm has
+    # a zero gradient; the notebooks' gradient check of that bias (numeric gradient 0) only prints
+    # their 1e-8..1e-10 when the computed sum is at the rounding of dx's own values.
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal(shape) * rng.uniform(0.01, 10) + rng.uniform(-5, 5)).astype(dtype)
+    C = shape[1]
+    gamma, beta = rng.standard_normal(C).astype(dtype), rng.standard_normal(C).astype(dtype)
+    dout = rng.standard_normal(shape).astype(dtype)
+    if len(shape) == 2:
+        forward, backward, axes = batchnorm_forward, batchnorm_backward_alt, (0,)
+    else:
+        forward, backward, axes = spatial_batchnorm_forward, spatial_batchnorm_backward, (0, 2, 3)
+    _, cache = forward(x, gamma, beta, {"mode": "train"})
+    dx = backward(dout, cache)[0]
+    count = np.prod([shape[axis] for axis in axes])
+    remainder = np.abs(dx.sum(axis=axes, dtype=np.float64))
+    assert np.all(remainder <= count * np.finfo(dtype).eps * np.abs(dx).max())
+
+
 # --- layer normalization ---------------------------------------------------------------------
 
 
