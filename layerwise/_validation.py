@@ -81,23 +81,37 @@ def param_dict(func: str, name: str, value: Any) -> Mapping:
 
 
 def int_entry(
-    func: str, dict_name: str, params: Mapping, key: str, *, minimum: int, default: int | None = None
+    func: str,
+    dict_name: str,
+    params: Mapping,
+    key: str,
+    *,
+    minimum: int,
+    maximum: int | None = None,
+    default: int | None = None,
 ) -> int:
-    """Read an integer entry ``params[key] >= minimum`` (``default`` when absent, if given)."""
+    """Read an integer entry ``minimum <= params[key] <= maximum`` (``default`` when absent, if given)."""
     if key not in params:
         if default is None:
             raise ValueError(f"{func}: {dict_name} must contain {key!r}, got keys {sorted(params)}")
         return default
-    return int_value(func, f"{dict_name}[{key!r}]", params[key], minimum=minimum)
+    return int_value(func, f"{dict_name}[{key!r}]", params[key], minimum=minimum, maximum=maximum)
 
 
-def int_value(func: str, name: str, value: Any, *, minimum: int) -> int:
-    """Check that ``value`` is an integer ``>= minimum`` (bools refused) and return it as int."""
+def int_value(func: str, name: str, value: Any, *, minimum: int, maximum: int | None = None) -> int:
+    """Check that ``value`` is an integer ``>= minimum`` (and ``<= maximum`` if given; bools
+    refused) and return it as int."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{func}: {name} must be an int, got {describe(value)}")
     if value < minimum:
         raise ValueError(f"{func}: {name} must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{func}: {name} must be <= {maximum}, got {value}")
     return int(value)
+
+
+# np.random.seed takes 32-bit seeds
+MAX_SEED = 2**32 - 1
 
 
 def real_entry(

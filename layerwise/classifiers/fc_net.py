@@ -47,7 +47,7 @@ class FullyConnectedNet:
         Values per input example (``3*32*32`` for CIFAR-10); inputs of any shape
         ``(N, d_1, ..., d_k)`` with that many values are flattened.
     num_classes : int
-    dropout_keep_ratio : float in (0, 1]
+    dropout_keep_ratio : float in (0, 1], default 1
         Probability of keeping a unit; 1 disables dropout.
     normalization : None, 'batchnorm' or 'layernorm'
     reg : float >= 0
@@ -57,8 +57,13 @@ class FullyConnectedNet:
         NumPy's global generator; biases and betas start at 0, gammas at 1.
     dtype : np.float32 or np.float64
         Every parameter and computation uses this dtype (float64 for gradient checks).
-    seed : int or None
-        If given, dropout draws the same mask at every call (for gradient checks).
+    seed : int in [0, 2**32) or None
+        If given, dropout seeds NumPy's global generator with it and draws the same mask at every
+        call (for gradient checks), as the course's network does.
+    dropout : float in (0, 1], keyword only
+        The 2018-2020 course editions' name of ``dropout_keep_ratio``: also the probability of
+        *keeping* a unit (before 2018 ``dropout`` meant dropping one; see docs/compatibility.md).
+        Giving both names is refused.
 
     Attributes
     ----------
@@ -71,27 +76,29 @@ class FullyConnectedNet:
         hidden_dims,
         input_dim: int = 3 * 32 * 32,
         num_classes: int = 10,
-        dropout_keep_ratio: float = 1,
+        dropout_keep_ratio: float | None = None,
         normalization: str | None = None,
         reg: float = 0.0,
         weight_scale: float = 1e-2,
         dtype=np.float32,
         seed: int | None = None,
+        *,
+        dropout: float | None = None,
     ):
         owner = type(self).__name__
+        dropout_keep_ratio = _keep_ratio(owner, dropout_keep_ratio, dropout)
         if isinstance(hidden_dims, (int, np.integer)) or not hasattr(hidden_dims, "__iter__"):
             raise TypeError(f"{owner}: hidden_dims must be a list of positive ints, got {v.describe(hidden_dims)}")
         hidden_dims = [v.int_value(owner, f"hidden_dims[{i}]", h, minimum=1) for i, h in enumerate(hidden_dims)]
         input_dim = v.int_value(owner, "input_dim", input_dim, minimum=1)
         num_classes = v.int_value(owner, "num_classes", num_classes, minimum=1)
-        dropout_keep_ratio = v.real_value(owner, "dropout_keep_ratio", dropout_keep_ratio, low=0.0, high=1.0, low_open=True)
         if normalization not in _NORMALIZATIONS:
             raise ValueError(f"{owner}: normalization must be one of {list(_NORMALIZATIONS)}, got {v.describe(normalization)}")
         self.reg = v.real_value(owner, "reg", reg, low=0.0)
         weight_scale = v.real_value(owner, "weight_scale", weight_scale, low=0.0)
         self.dtype = float_dtype(owner, dtype)
         if seed is not None:
-            seed = v.int_value(owner, "seed", seed, minimum=0)
+            seed = v.int_value(owner, "seed", seed, minimum=0, maximum=v.MAX_SEED)
 
         self.hidden_dims = hidden_dims
         self.input_dim = input_dim
@@ -244,6 +251,20 @@ class FullyConnectedNet:
                 dout, sandwich_cache, input_grad
             )
         return dx
+
+
+def _keep_ratio(owner: str, dropout_keep_ratio: Any, dropout: Any) -> float:
+    """The keep probability from either of its names (``dropout``: 2018-2020 editions), checked."""
+    if dropout is None:
+        name, value = "dropout_keep_ratio", 1 if dropout_keep_ratio is None else dropout_keep_ratio
+    elif dropout_keep_ratio is None:
+        name, value = "dropout", dropout
+    else:
+        raise TypeError(
+            f"{owner}: give the keep probability once, as dropout_keep_ratio or as dropout (its name in "
+            f"the 2018-2020 editions), got dropout_keep_ratio={dropout_keep_ratio!r} and dropout={dropout!r}"
+        )
+    return v.real_value(owner, name, value, low=0.0, high=1.0, low_open=True)
 
 
 class TwoLayerNet(FullyConnectedNet):

@@ -7,6 +7,7 @@ printed next to the tolerance the row must meet, which says which of the two it 
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from typing import Any, Callable, Iterator
 
@@ -37,6 +38,22 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--only", help="check only the rows whose name contains this text")
     parser.add_argument("--seed", type=int, default=231, help="random seed of the test inputs (default 231)")
     parser.set_defaults(handler=run)
+
+
+@contextlib.contextmanager
+def _global_rng_kept():
+    """Put NumPy's global generator back where it was: seeded dropout reseeds it, as the course's
+    does, and the inputs of the checks after it must stay those ``--seed`` gives."""
+    state = np.random.get_state()
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
+
+
+def _seeded_dropout(x: np.ndarray) -> tuple:
+    with _global_rng_kept():
+        return L.dropout_forward(x, {"mode": "train", "p": 0.6, "seed": 1})
 
 
 def _layer(name: str, forward: Callable, backward: Callable, inputs: dict[str, np.ndarray]) -> Iterator[tuple]:
@@ -85,7 +102,7 @@ def checks() -> Iterator[tuple[str, str, np.ndarray, np.ndarray, float]]:
     yield from _layer("batchnorm", bn, L.batchnorm_backward, bn_inputs)
     yield from _layer("batchnorm (alt)", bn, L.batchnorm_backward_alt, bn_inputs)
     yield from _layer("layernorm", lambda x, gamma, beta: L.layernorm_forward(x, gamma, beta, {}), L.layernorm_backward, bn_inputs)
-    yield from _layer("dropout", lambda x: L.dropout_forward(x, {"mode": "train", "p": 0.6, "seed": 1}), L.dropout_backward, {"x": r(5, 6)})
+    yield from _layer("dropout", _seeded_dropout, L.dropout_backward, {"x": r(5, 6)})
     yield from _layer("spatial batchnorm", lambda x, gamma, beta: L.spatial_batchnorm_forward(x, gamma, beta, {"mode": "train"}),
                       L.spatial_batchnorm_backward, {"x": 2 * r(2, 3, 4, 5) + 1, "gamma": r(3), "beta": r(3)})  # fmt: skip
     yield from _layer("spatial groupnorm", lambda x, gamma, beta: L.spatial_groupnorm_forward(x, gamma, beta, 2, {}),
@@ -103,7 +120,8 @@ def checks() -> Iterator[tuple[str, str, np.ndarray, np.ndarray, float]]:
         model = FullyConnectedNet([20, 30], input_dim=15, reg=0.1, weight_scale=5e-2, normalization=normalization, dtype=np.float64)
         yield from _model(f"FullyConnectedNet {normalization or 'plain'}", model, X, y, MODEL_TOLERANCE)
     model = FullyConnectedNet([20, 30], input_dim=15, weight_scale=5e-2, dropout_keep_ratio=0.5, seed=123, dtype=np.float64)
-    yield from _model("FullyConnectedNet dropout", model, X, y, MODEL_TOLERANCE)
+    with _global_rng_kept():
+        yield from _model("FullyConnectedNet dropout", model, X, y, MODEL_TOLERANCE)
     X, y = r(2, 3, 8, 8), np.random.randint(10, size=2)
     model = ThreeLayerConvNet(input_dim=(3, 8, 8), num_filters=3, filter_size=3, hidden_dim=7, dtype=np.float64)
     yield from _model("ThreeLayerConvNet", model, X, y, CONV_NET_TOLERANCE, h=1e-6)
