@@ -38,7 +38,7 @@ class NormCache(NamedTuple):
 def _mean(a: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
     """``a.mean(axis=axes, keepdims=True)``, the same bits (the sum, then one division by the
     count) without ``np.mean``'s Python-level overhead, which is most of the cost of a batchnorm
-    layer at the sizes of a fully-connected net (128 x 100: 6.6 us against 4.2 us)."""
+    layer at the sizes of a fully-connected net."""
     total = np.add.reduce(a, axis=axes, keepdims=True)
     total /= math.prod(a.shape[axis] for axis in axes)
     return total

@@ -1,4 +1,4 @@
-"""Max pooling in pure NumPy, by whole-array operations over the few window offsets.
+"""Max pooling by whole-array NumPy operations over the few window offsets.
 
 Forward: the maximum over a window is separable, so it is taken in two passes, first over the
 window's rows, then over its columns. The row pass takes the elementwise maximum of ``PH``
@@ -40,9 +40,7 @@ from .threads import for_each_chunk
 # Bytes of input per chunk of images that one thread pools (or scatters the gradient of) at once.
 _CHUNK_BYTES = 2 << 20
 # The compiled backward scatter runs as one call in the calling thread below this many bytes of
-# dx: waking a second thread costs ~75 us on these VMs, more than it saves there. The notebook's
-# pool backward (2.4 MB, float64, two threads, medians of 7 alternations): 0.099 ms as one chunk,
-# 0.112 ms as 85 + 15 images (PyTorch 0.083 ms); split into two halves it took 0.19 ms.
+# dx: there, waking a second thread costs more than the work it would take over.
 _SCATTER_ALONE_BELOW = 4 << 20
 
 

@@ -3,8 +3,8 @@
 A training step makes the same large temporaries every time: im2col columns, padded input
 chunks, column gradients, masks. Allocating them afresh each call is slow for a reason outside
 NumPy: glibc serves large blocks from the heap and hands the heap's freed top back to the
-kernel once it exceeds a threshold, so every step page-faults its temporaries in again (about
-4,000 faults, 9 of the 37 ms of a ThreeLayerConvNet step at batch 50, measured on a 2-core VM).
+kernel once it exceeds a threshold, so every step page-faults its temporaries in again, a
+sizeable part of a small convolutional net's step.
 
 A scratch array is only ever used inside the call that asked for it: it is never returned and
 never put in a cache, so reusing it cannot change a result, and two forward calls never share
@@ -38,8 +38,8 @@ def scratch(name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     last = arrays.get(name)
     if last is not None and last.shape == shape and last.dtype == dtype:
         # The same request as last time: the same array object. A layer asks for its scratch
-        # arrays once a chunk, and on two threads the ~3 us of making a new view each time, with
-        # the GIL held, shows in the step time.
+        # arrays once a chunk, and making a new view each time holds the GIL long enough to show
+        # in a threaded step's time.
         return last
     nbytes = math.prod(shape) * dtype.itemsize
     if nbytes > _KEEP_BYTES:
