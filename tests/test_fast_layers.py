@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import layerwise._layers.conv_fast as conv_fast_module
+import layerwise._layers.conv_plan as conv_plan_module
 from layerwise._layers.conv_naive import conv_backward_naive, conv_forward_naive
 from layerwise._layers.pool_naive import max_pool_backward_naive, max_pool_forward_naive
 from layerwise.fast_layers import (
@@ -22,6 +23,11 @@ from layerwise.fast_layers import (
 )
 
 HYPOTHESIS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def _plan(g, dtype=np.float32):
+    """The plan conv_forward_fast makes for geometry ``g``."""
+    return conv_plan_module.plan_convolution(g, dtype)
 
 
 def rel_error(a: np.ndarray, b: np.ndarray) -> float:
@@ -47,7 +53,7 @@ def numeric_gradient(f, x: np.ndarray, df: np.ndarray, h: float = 1e-5) -> np.nd
 @pytest.fixture(params=[1 << 22, 1], ids=["one-chunk", "chunk-per-image"])
 def chunking(request, monkeypatch):
     """Run conv tests both with the default chunking and with one image per chunk."""
-    monkeypatch.setattr(conv_fast_module, "_CHUNK_BYTES", request.param)
+    monkeypatch.setattr(conv_plan_module, "CHUNK_BYTES", request.param)
 
 
 # --- the notebook's checks -------------------------------------------------------------------
@@ -113,7 +119,7 @@ def _conv_pair(dtype, shapes, seed):
 @HYPOTHESIS
 @given(shapes=conv_cases(exact=True), seed=st.integers(0, 2**16), chunk=st.sampled_from([1, 256, 1 << 22]))
 def test_conv_matches_naive(dtype, tol, shapes, seed, chunk, monkeypatch):
-    monkeypatch.setattr(conv_fast_module, "_CHUNK_BYTES", chunk)
+    monkeypatch.setattr(conv_plan_module, "CHUNK_BYTES", chunk)
     x, w, b, param = _conv_pair(dtype, shapes, seed)
     out_n, cache_n = conv_forward_naive(x, w, b, param)
     out_f, cache_f = conv_forward_fast(x, w, b, param)
@@ -462,7 +468,7 @@ def test_select_is_where_without_branches():
 def test_wide_layout_matches_naive(xs, ws, pad, chunking):
     x, w, b, param = _conv_pair(np.float64, (xs, ws, 1, pad), 11)
     g = conv_fast_module.conv_inputs("test", x, w, b, param, exact=False)[3]
-    assert conv_fast_module._Plan(g, x.dtype).wide
+    assert conv_plan_module.column_layout(g) == "wide"
     out_n, cache_n = conv_forward_naive(x, w, b, param)
     out_f, cache_f = conv_forward_fast(x, w, b, param)
     dout = np.random.default_rng(12).standard_normal(out_n.shape)
@@ -785,10 +791,10 @@ def test_pool_backward_rejects_a_foreign_index():
     ((2, 3, 1, 4), 2, 2),  # fewer rows than the filter, padded up
 ])
 def test_winograd_matches_naive(dtype, xs, F, pad, monkeypatch):
-    monkeypatch.setattr(conv_fast_module, "_WINOGRAD_MIN_CHANNELS", 1)
+    monkeypatch.setattr(conv_plan_module, "WINOGRAD_MIN_CHANNELS", 1)
     x, w, b, param = _conv_pair(dtype, (xs, (F, xs[1], 3, 3), 1, pad), 21)
     g = conv_fast_module.conv_inputs("test", x, w, b, param, exact=False)[3]
-    assert conv_fast_module.uses_winograd(g)
+    assert _plan(g).forward == "winograd"
     out_n, _ = conv_forward_naive(x, w, b, param)
     out_f, cache = conv_forward_fast(x, w, b, param)
     assert out_f.dtype == dtype and out_f.shape == out_n.shape and out_f.flags.c_contiguous
@@ -808,7 +814,7 @@ def test_winograd_matches_naive(dtype, xs, F, pad, monkeypatch):
 def test_winograd_large_channels_matches_im2col_and_naive(dtype, tol, xs, F, pad, monkeypatch):
     x, w, b, param = _conv_pair(dtype, (xs, (F, xs[1], 3, 3), 1, pad), 22)
     out_w, cache = conv_forward_fast(x, w, b, param)
-    monkeypatch.setattr(conv_fast_module, "_WINOGRAD_MIN_CHANNELS", 10**9)
+    monkeypatch.setattr(conv_plan_module, "WINOGRAD_MIN_CHANNELS", 10**9)
     out_i, _ = conv_forward_fast(x, w, b, param)
     out_n, _ = conv_forward_naive(x, w, b, param)
     assert out_w.dtype == dtype
@@ -830,8 +836,8 @@ def test_winograd_large_channels_matches_im2col_and_naive(dtype, tol, xs, F, pad
 def test_winograd_dispatch_rule(xs, ws, stride, expected, monkeypatch):
     x, w, b, param = _conv_pair(np.float32, (xs, ws, stride, 1), 24)
     g = conv_fast_module.conv_inputs("test", x, w, b, param, exact=False)[3]
-    assert conv_fast_module._WINOGRAD_MIN_CHANNELS == 32
-    assert conv_fast_module.uses_winograd(g) is expected
+    assert conv_plan_module.WINOGRAD_MIN_CHANNELS == 32
+    assert (_plan(g).forward == "winograd") is expected
     calls = []
     monkeypatch.setattr(conv_fast_module, "winograd_forward", lambda *a: calls.append(1) or a[-1].fill(0))
     conv_forward_fast(x, w, b, param)
@@ -847,7 +853,7 @@ def test_winograd_dispatch_rule(xs, ws, stride, expected, monkeypatch):
 def test_winograd_matches_naive_on_random_shapes(dtype, N, C, F, H, W, pad, seed, chunk, monkeypatch):
     if H + 2 * pad < 3 or W + 2 * pad < 3:
         return
-    monkeypatch.setattr(conv_fast_module, "_WINOGRAD_MIN_CHANNELS", 1)
+    monkeypatch.setattr(conv_plan_module, "WINOGRAD_MIN_CHANNELS", 1)
     import layerwise._layers.winograd as winograd_module
 
     monkeypatch.setattr(winograd_module, "_CHUNK_BYTES", chunk)
@@ -894,10 +900,10 @@ def _assert_backward_close(grads, grads_n, dtype, fan_in):
     ((1, 2, 9, 1), 3, 1),  # one column
 ])
 def test_winograd_dx_matches_naive(dtype, xs, F, pad, monkeypatch):
-    monkeypatch.setattr(conv_fast_module, "_WINOGRAD_DX_MIN_CHANNELS", 1)
+    monkeypatch.setattr(conv_plan_module, "WINOGRAD_DX_MIN_CHANNELS", 1)
     x, w, b, param, dout, grads_n = _winograd_dx_case(dtype, xs, F, pad, 31)
     g = conv_fast_module.conv_inputs("test", x, w, b, param, exact=False)[3]
-    assert conv_fast_module.uses_winograd_dx(g)
+    assert _plan(g).dx == "winograd"
     _, cache = conv_forward_fast(x, w, b, param)
     grads = conv_backward_fast(dout.astype(dtype), cache)
     _assert_backward_close(grads, grads_n, dtype, _fan_in(xs, F, pad))
@@ -917,8 +923,8 @@ def test_winograd_dx_large_channels_matches_im2col_and_naive(dtype, tol, xs, F, 
     _, cache = conv_forward_fast(x, w, b, param)
     grads = conv_backward_fast(dout, cache)
     g = conv_fast_module.conv_inputs("test", x, w, b, param, exact=False)[3]
-    dw_by_winograd = conv_fast_module.uses_winograd_dw(g, x.dtype)
-    monkeypatch.setattr(conv_fast_module, "_WINOGRAD_DX_MIN_CHANNELS", 10**9)
+    dw_by_winograd = _plan(g, x.dtype).dw_only == "winograd"
+    monkeypatch.setattr(conv_plan_module, "WINOGRAD_DX_MIN_CHANNELS", 10**9)
     _set_dw_threshold(monkeypatch, 10**9)
     grads_i = conv_backward_fast(dout, cache)
     for got, im2col, ref in zip(grads, grads_i, grads_n):
@@ -943,12 +949,12 @@ def test_winograd_dx_large_channels_matches_im2col_and_naive(dtype, tol, xs, F, 
 def test_winograd_dx_dispatch_rule(xs, ws, stride, pad, expected, monkeypatch):
     x, w, b, param = _conv_pair(np.float32, (xs, ws, stride, pad), 34)
     g = conv_fast_module.conv_inputs("test", x, w, b, param, exact=False)[3]
-    assert conv_fast_module._WINOGRAD_DX_MIN_CHANNELS == 32
-    assert conv_fast_module.uses_winograd_dx(g) is expected
+    assert conv_plan_module.WINOGRAD_DX_MIN_CHANNELS == 32
+    assert (_plan(g).dx == "winograd") is expected
     out, cache = conv_forward_fast(x, w, b, param)
     calls = []
-    real = conv_fast_module._winograd_dx
-    monkeypatch.setattr(conv_fast_module, "_winograd_dx", lambda *a: calls.append(1) or real(*a))
+    real = conv_fast_module.winograd_dx
+    monkeypatch.setattr(conv_fast_module, "winograd_dx", lambda *a: calls.append(1) or real(*a))
     conv_backward_fast(np.ones_like(out), cache)
     assert bool(calls) is expected
     # Only conv_backward_fast takes it: the fused and the weights-only backward never make dx this way.
@@ -971,7 +977,7 @@ def test_winograd_backward_matches_naive_on_random_shapes(dtype, path, N, C, F, 
     import layerwise._layers.winograd as winograd_module
 
     if path == "dx":
-        monkeypatch.setattr(conv_fast_module, "_WINOGRAD_DX_MIN_CHANNELS", 1)
+        monkeypatch.setattr(conv_plan_module, "WINOGRAD_DX_MIN_CHANNELS", 1)
     else:
         _set_dw_threshold(monkeypatch, 1)
     monkeypatch.setattr(winograd_module, "_CHUNK_BYTES", chunk)
@@ -989,8 +995,8 @@ def test_winograd_backward_matches_naive_on_random_shapes(dtype, path, N, C, F, 
 
 def _set_dw_threshold(monkeypatch, channels: int) -> None:
     """Both dw thresholds (with Numba's transforms and without) set to ``channels``."""
-    monkeypatch.setattr(conv_fast_module, "_WINOGRAD_DW_MIN_CHANNELS", channels)
-    monkeypatch.setattr(conv_fast_module, "_WINOGRAD_DW_MIN_CHANNELS_NUMPY", channels)
+    monkeypatch.setattr(conv_plan_module, "WINOGRAD_DW_MIN_CHANNELS", channels)
+    monkeypatch.setattr(conv_plan_module, "WINOGRAD_DW_MIN_CHANNELS_NUMPY", channels)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -1008,7 +1014,7 @@ def test_winograd_dw_matches_naive(dtype, input_grad, xs, F, pad, monkeypatch):
     _set_dw_threshold(monkeypatch, 1)
     x, w, b, param, dout, grads_n = _winograd_dx_case(dtype, xs, F, pad, 36)
     g = conv_fast_module.conv_inputs("test", x, w, b, param, exact=False)[3]
-    assert conv_fast_module.uses_winograd_dw(g, x.dtype)
+    assert _plan(g, x.dtype).dw_only == "winograd"
     _, cache = conv_forward_fast(x, w, b, param)
     if input_grad:
         grads = conv_backward_fast(dout.astype(dtype), cache)
@@ -1028,10 +1034,10 @@ def test_winograd_dw_matches_naive(dtype, input_grad, xs, F, pad, monkeypatch):
 def test_winograd_dw_dispatch_rule(xs, ws, stride, expected):
     x, w, b, param = _conv_pair(np.float32, (xs, ws, stride, 1), 37)
     g = conv_fast_module.conv_inputs("test", x, w, b, param, exact=False)[3]
-    assert conv_fast_module._WINOGRAD_DW_MIN_CHANNELS == 32
-    assert conv_fast_module._WINOGRAD_DW_MIN_CHANNELS_NUMPY == 64
-    compiled = conv_fast_module.kernels.serves(x.dtype)
-    assert conv_fast_module.uses_winograd_dw(g, x.dtype) is (expected and (compiled or xs[1] >= 64))
+    assert conv_plan_module.WINOGRAD_DW_MIN_CHANNELS == 32
+    assert conv_plan_module.WINOGRAD_DW_MIN_CHANNELS_NUMPY == 64
+    compiled = conv_plan_module.kernels.serves(x.dtype)
+    assert (_plan(g, x.dtype).dw_only == "winograd") is (expected and (compiled or xs[1] >= 64))
 
 
 def test_winograd_filter_transform_is_g_w_gt():

@@ -9,9 +9,10 @@ import sys
 import numpy as np
 import pytest
 
-from layerwise._layers import kernels
+from layerwise._layers import conv_direct, conv_plan, kernels
 from layerwise._layers.geometry import PoolGeometry
 from layerwise._layers.pool_fast import first_max_code, pool_into
+from plans import plans_without, without
 
 needs_numba = pytest.mark.skipif(not kernels.available, reason="numba is not installed")
 
@@ -117,14 +118,14 @@ def test_col2im_wide_is_the_numpy_path(dtype, xs, ws, pad, monkeypatch):
     from layerwise._layers import conv_fast
     from layerwise.fast_layers import conv_backward_fast, conv_forward_fast
 
-    monkeypatch.setattr(conv_fast, "_CHUNK_BYTES", 1 << 12)  # several chunks
-    monkeypatch.setattr(conv_fast, "uses_direct_dx", lambda *_: False)  # float32 dx: the columns' too
+    monkeypatch.setattr(conv_plan, "CHUNK_BYTES", 1 << 12)  # several chunks
+    plans_without(monkeypatch, "direct")  # float32 dx: the columns' too
     rng = np.random.default_rng(42)
     x, w, b = (rng.standard_normal(s).astype(dtype) for s in (xs, ws, ws[:1]))
     param = {"stride": 1, "pad": pad}
     out, cache = conv_forward_fast(x, w, b, param)
     g = conv_fast.conv_inputs("test", x, w, b, param, exact=False)[3]
-    assert conv_fast._Plan(g, x.dtype).wide
+    assert cache.plan.columns == "wide" and cache.plan.dx == "im2col"
     dout = rng.standard_normal(out.shape).astype(dtype)
     dout[0, 0, 0, 0] = np.inf
     with np.errstate(invalid="ignore"):  # inf * 0 in dw
@@ -152,14 +153,14 @@ def test_col2im_compact_is_the_numpy_path(dtype, xs, ws, stride, pad, monkeypatc
     from layerwise._layers import conv_fast
     from layerwise.fast_layers import conv_backward_fast, conv_forward_fast
 
-    monkeypatch.setattr(conv_fast, "_CHUNK_BYTES", 1 << 12)  # several chunks
-    monkeypatch.setattr(conv_fast, "uses_direct_dx", lambda *_: False)  # 1x1 float32 dx: the columns' too
+    monkeypatch.setattr(conv_plan, "CHUNK_BYTES", 1 << 12)  # several chunks
+    plans_without(monkeypatch, "direct")  # 1x1 float32 dx: the columns' too
     rng = np.random.default_rng(43)
     x, w, b = (rng.standard_normal(s).astype(dtype) for s in (xs, ws, ws[:1]))
     param = {"stride": stride, "pad": pad}
     out, cache = conv_forward_fast(x, w, b, param)
     g = conv_fast.conv_inputs("test", x, w, b, param, exact=False)[3]
-    assert not conv_fast._Plan(g, x.dtype).wide
+    assert cache.plan.columns == "compact" and cache.plan.dx == "im2col"
     dout = rng.standard_normal(out.shape).astype(dtype)
     dout[0, 0, 0, 0], dout[-1, -1, -1, -1] = np.inf, -np.inf
     dx_kernel = conv_backward_fast(dout, cache)[0]
@@ -184,12 +185,13 @@ def test_winograd_kernels_are_the_numpy_path(dtype, xs, ws, pad, monkeypatch):
     from layerwise.fast_layers import conv_backward_fast, conv_forward_fast
 
     # The same algorithm for dw on both paths (without Numba its threshold is higher).
-    monkeypatch.setattr(conv_fast, "_WINOGRAD_DW_MIN_CHANNELS_NUMPY", conv_fast._WINOGRAD_DW_MIN_CHANNELS)
+    monkeypatch.setattr(conv_plan, "WINOGRAD_DW_MIN_CHANNELS_NUMPY", conv_plan.WINOGRAD_DW_MIN_CHANNELS)
     rng = np.random.default_rng(43)
     x, w, b = (rng.standard_normal(s).astype(dtype) for s in (xs, ws, ws[:1]))
     param = {"stride": 1, "pad": pad}
     g = conv_fast.conv_inputs("test", x, w, b, param, exact=False)[3]
-    assert conv_fast.uses_winograd(g) and conv_fast.uses_winograd_dx(g) and conv_fast.uses_winograd_dw(g, x.dtype)
+    plan = conv_plan.plan_convolution(g, x.dtype)
+    assert plan.forward == plan.dx == plan.dw == plan.dw_only == "winograd"
 
     def run():
         out, cache = conv_forward_fast(x, w, b, param)
@@ -249,7 +251,7 @@ def test_a_tampered_conv_pool_code_writes_what_numpy_writes(monkeypatch):
     from layerwise._layers import conv_pool
     from layerwise.layer_utils import conv_relu_pool_backward, conv_relu_pool_forward
 
-    monkeypatch.setattr(conv_pool, "uses_direct_dw", lambda *_: False)  # the scatter into im2col's grid, as NumPy's
+    plans_without(monkeypatch, "direct")  # the scatter into im2col's grid, as NumPy's
     rng = np.random.default_rng(45)
     x, w, b = (rng.standard_normal(s).astype(np.float32) for s in ((2, 3, 8, 8), (4, 3, 3, 3), (4,)))
     out, cache = conv_relu_pool_forward(x, w, b, {"stride": 1, "pad": 1}, {"pool_height": 2, "pool_width": 2, "stride": 2})
@@ -264,7 +266,7 @@ def test_a_tampered_conv_pool_code_writes_what_numpy_writes(monkeypatch):
 
 
 @needs_numba
-@pytest.mark.parametrize("dtype", [np.float32])  # float64 keeps im2col (see uses_direct)
+@pytest.mark.parametrize("dtype", [np.float32])  # float64 keeps im2col (see conv_plan.plan_convolution)
 @pytest.mark.parametrize("xs, ws, pad", [
     ((5, 3, 9, 11), (4, 3, 3, 3), 1),  # K = 27: taps three at a time
     ((3, 3, 12, 12), (5, 3, 7, 7), 3),  # ThreeLayerConvNet's geometry, small; F = 5: a partial block of four
@@ -284,13 +286,13 @@ def test_direct_conv_agrees_with_the_im2col_path(dtype, xs, ws, pad, monkeypatch
     x, w, b = (rng.standard_normal(s).astype(dtype) for s in (xs, ws, ws[:1]))
     param = {"stride": 1, "pad": pad}
     g = conv_fast.conv_inputs("test", x, w, b, param, exact=False)[3]
-    assert conv_fast.uses_direct(g, x.dtype)
+    assert conv_plan.plan_convolution(g, x.dtype).forward == "direct"
     direct = conv_forward_fast(x, w, b, param)[0]
     bits = f"u{np.dtype(dtype).itemsize}"
     np.testing.assert_array_equal(conv_forward_fast(x, w, b, param)[0].view(bits), direct.view(bits))
-    monkeypatch.setattr(conv_fast, "even_parts", lambda size, _: [(n, 1) for n in range(size)])  # an image a call
+    monkeypatch.setattr(conv_direct, "even_parts", lambda size, _: [(n, 1) for n in range(size)])  # an image a call
     np.testing.assert_array_equal(conv_forward_fast(x, w, b, param)[0].view(bits), direct.view(bits))
-    monkeypatch.setattr(conv_fast, "uses_direct", lambda *_: False)
+    plans_without(monkeypatch, "direct")
     im2col = conv_forward_fast(x, w, b, param)[0]
     tolerance = 1e-5 if dtype == np.float32 else 1e-13
     np.testing.assert_allclose(direct, im2col, rtol=tolerance, atol=tolerance * np.abs(im2col).max())
@@ -326,20 +328,19 @@ def test_direct_backward_agrees_with_the_im2col_path(xs, ws, pad, monkeypatch):
     param = {"stride": 1, "pad": pad}
     out, cache = conv_forward_fast(x, w, b, param)
     g = conv_fast.conv_inputs("test", x, w, b, param, exact=False)[3]
-    assert conv_fast.uses_direct_dw(g, x.dtype)
+    assert cache.plan.dw == "direct" or cache.plan.dw_only == "direct"
     dout = rng.standard_normal(out.shape).astype(np.float32)
     direct = conv_backward_fast(dout, cache)
     for again, first in zip(conv_backward_fast(dout, cache), direct):
         np.testing.assert_array_equal(again.view(np.uint32), first.view(np.uint32))
-    monkeypatch.setattr(conv_fast, "uses_direct_dw", lambda *_: False)
-    im2col = conv_backward_fast(dout, cache)
+    by_columns = cache._replace(plan=without(cache.plan, "direct"))
+    im2col = conv_backward_fast(dout, by_columns)
     for mine, theirs in zip(direct, im2col):
         np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=1e-5 * np.abs(theirs).max())
 
     dout[0, 0, 0, 0] = np.inf
     with np.errstate(invalid="ignore"):
-        im2col = conv_backward_fast(dout, cache)
-        monkeypatch.undo()
+        im2col = conv_backward_fast(dout, by_columns)
         direct = conv_backward_fast(dout, cache)
     for mine, theirs in zip(direct, im2col):
         np.testing.assert_array_equal(np.isnan(mine), np.isnan(theirs))
@@ -353,8 +354,8 @@ def test_float64_convolutions_keep_the_im2col_product():
 
     x, w, b = np.zeros((2, 3, 8, 8)), np.zeros((4, 3, 3, 3)), np.zeros(4)
     g = conv_fast.conv_inputs("test", x, w, b, {"stride": 1, "pad": 1}, exact=False)[3]
-    assert not conv_fast.uses_direct(g, np.float64)
-    assert conv_fast.uses_direct(g, np.float32) == kernels.serves(np.float32)
+    assert conv_plan.plan_convolution(g, np.float64).forward != "direct"
+    assert (conv_plan.plan_convolution(g, np.float32).forward == "direct") == kernels.serves(np.float32)
 
 
 @pytest.mark.parametrize("dtype", [">f4", ">f8", "float16"])

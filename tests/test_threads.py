@@ -39,10 +39,10 @@ def _assert_same_bits_on_1_2_3_threads(compute):
     ((5, 64, 6, 7), (8, 64, 3, 3), 1, 1),  # and Winograd dw
 ])
 def test_conv_gives_the_same_bits_on_any_number_of_threads(xs, ws, stride, pad, monkeypatch):
-    from layerwise._layers import conv_fast, winograd
+    from layerwise._layers import conv_plan, winograd
     from layerwise.fast_layers import conv_backward_fast, conv_forward_fast
 
-    monkeypatch.setattr(conv_fast, "_CHUNK_BYTES", 1 << 14)  # many chunks
+    monkeypatch.setattr(conv_plan, "CHUNK_BYTES", 1 << 14)  # many chunks
     monkeypatch.setattr(winograd, "_CHUNK_BYTES", 1 << 14)
     rng = np.random.default_rng(0)
     x, w, b = (rng.standard_normal(s).astype(np.float32) for s in (xs, ws, ws[:1]))
@@ -56,10 +56,10 @@ def test_conv_gives_the_same_bits_on_any_number_of_threads(xs, ws, stride, pad, 
 
 
 def test_fused_conv_relu_pool_and_affine_give_the_same_bits_on_any_number_of_threads(monkeypatch):
-    from layerwise._layers import conv_fast
+    from layerwise._layers import conv_plan
     from layerwise.classifiers.cnn import ThreeLayerConvNet
 
-    monkeypatch.setattr(conv_fast, "_CHUNK_BYTES", 1 << 16)
+    monkeypatch.setattr(conv_plan, "CHUNK_BYTES", 1 << 16)
     np.random.seed(1)
     model = ThreeLayerConvNet(num_filters=8, hidden_dim=300, weight_scale=1e-2, reg=0.1)
     rng = np.random.default_rng(1)
@@ -224,10 +224,10 @@ def test_thread_count_settings(monkeypatch):
 @pytest.mark.parametrize("input_grad", [True, False])
 def test_grouping_chunks_changes_no_bit(input_grad, monkeypatch):
     """Chunks handed out one at a time or in groups sharing one output grid: the same results."""
-    from layerwise._layers import conv_fast
+    from layerwise._layers import conv_plan
     from layerwise.layer_utils import _conv_relu_pool_backward, conv_relu_pool_forward
 
-    monkeypatch.setattr(conv_fast, "_CHUNK_BYTES", 1 << 15)
+    monkeypatch.setattr(conv_plan, "CHUNK_BYTES", 1 << 15)
     rng = np.random.default_rng(3)
     x, w, b = (rng.standard_normal(s).astype(np.float32) for s in ((10, 3, 16, 16), (6, 3, 5, 5), (6,)))
     params = ({"stride": 1, "pad": 2}, {"pool_height": 2, "pool_width": 2, "stride": 2})
@@ -238,7 +238,7 @@ def test_grouping_chunks_changes_no_bit(input_grad, monkeypatch):
 
     results = []
     for group_bytes in (1, 1 << 14, 1 << 30):
-        monkeypatch.setattr(conv_fast, "_GROUP_BYTES", group_bytes)
+        monkeypatch.setattr(conv_plan, "GROUP_BYTES", group_bytes)
         results.append(_results_on(2, compute))
     for other in results[1:]:
         for got, want in zip(other, results[0]):

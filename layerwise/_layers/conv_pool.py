@@ -3,19 +3,19 @@
 ``layer_utils.conv_relu_pool_forward`` computes conv -> ReLU -> pool as conv -> pool -> ReLU (a
 window's maximum commutes with the monotone ReLU, and so do the gradients: where a window's
 maximum is not positive, both orders pass nothing back). The conv -> pool part is fused here when
-the convolution takes the im2col or the direct path and the pool windows do not overlap:
+the convolution's plan allows it (no Winograd pass) and the pool windows do not overlap:
 
 * forward: each chunk's convolution output is pooled, bias added, while it is still in cache
-  (:func:`~.conv_fast.im2col_forward`, or :func:`~.conv_fast.direct_forward` where the convolution
-  takes that path), and each window's first-maximum offset is recorded (one
+  (:func:`~.conv_im2col.im2col_forward`, or :func:`~.conv_direct.direct_forward` where the plan
+  names that path), and each window's first-maximum offset is recorded (one
   byte a window); for 2x2 windows by a compiled kernel of :mod:`.kernels` when Numba is there.
   The whole-batch convolution output is never made: that saves writing it, reading it back, and
   the page faults of a fresh array of that size every step.
 * backward: the ReLU-gated gradient is written by those offsets straight into each chunk's
-  gradient buffer of the convolution (:func:`~.conv_fast.im2col_backward`, or
-  :func:`~.conv_fast.direct_weight_grads` for a first layer, whose dx is not needed), with no
+  gradient buffer of the convolution (:func:`~.conv_im2col.im2col_backward`, or
+  :func:`~.conv_direct.direct_weight_grads` for a first layer, whose dx is not needed), with no
   whole-batch ``da`` either (for 2x2 windows, with Numba, by the other kernel of :mod:`.kernels`).
-  Where the convolution's dx is a direct convolution of ``da`` (:func:`~.conv_fast.uses_direct_dx`),
+  Where the plan makes dx a direct convolution of ``da`` (:class:`~.conv_plan.ConvPlan`),
   ``da`` is made whole and the convolution's own backward pass runs.
 
 The results are those of the layers run one after the other, to the bit: the same maxima (of the
@@ -30,23 +30,11 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import _validation as v
+from . import conv_plan as planning
 from . import kernels
-from .conv_fast import (
-    ConvFastCache,
-    conv_backward_fast,
-    conv_backward_fast_weights,
-    conv_forward_fast,
-    direct_forward,
-    direct_weight_grads,
-    im2col_backward,
-    im2col_forward,
-    uses_direct,
-    uses_direct_dw,
-    uses_direct_dx,
-    uses_winograd,
-    uses_winograd_dw,
-    uses_winograd_dx,
-)
+from .conv_direct import direct_forward, direct_weight_grads
+from .conv_fast import ConvFastCache, conv_backward_fast, conv_backward_fast_weights, conv_forward_fast
+from .conv_im2col import im2col_backward, im2col_forward
 from .geometry import conv_inputs, pool_inputs, upstream
 from .masking import select
 from .pool_fast import (
@@ -80,10 +68,11 @@ def conv_pool_forward(x, w, b, conv_param: dict, pool_param: dict) -> tuple[np.n
     """``max_pool_forward_fast(conv_forward_fast(x, w, b, conv_param)[0], pool_param)[0]`` and a
     cache for :func:`conv_pool_relu_backward`; arguments are checked as the two layers check them."""
     x, w, b, g = conv_inputs("conv_forward_fast", x, w, b, conv_param, exact=False)
-    conv_cache = ConvFastCache(x, w, b, dict(conv_param))
+    plan = planning.plan_convolution(g, x.dtype)
+    conv_cache = ConvFastCache(x, w, b, dict(conv_param), plan)
     conv_out = np.broadcast_to(x.dtype.type(0), (g.N, g.F, g.H_out, g.W_out))  # its shape, for the checks
     pg = pool_inputs("max_pool_forward_fast", conv_out, pool_param)[1]
-    if uses_winograd(g) or uses_winograd_dx(g) or uses_winograd_dw(g, x.dtype) or pg.stride < max(pg.PH, pg.PW):
+    if not plan.fuses_pool or pg.stride < max(pg.PH, pg.PW):
         a, conv_cache = conv_forward_fast(x, w, b, conv_param)
         pooled, pool_cache = max_pool_forward_fast(a, pool_param)
         return pooled, ConvPoolCache(conv_cache, dict(pool_param), pool=pool_cache)
@@ -110,10 +99,10 @@ def conv_pool_forward(x, w, b, conv_param: dict, pool_param: dict) -> tuple[np.n
         np.copyto(pooled[n0 : n0 + m].transpose(1, 0, 2, 3), chunk_pooled)
         np.copyto(code[n0 : n0 + m].transpose(1, 0, 2, 3), chunk_code)
 
-    if uses_direct(g, x.dtype):  # as conv_forward_fast computes it: the same bits
+    if plan.forward == "direct":  # as conv_forward_fast computes it: the same bits
         direct_forward(x, w, g, consume=pool_chunk)
     else:
-        im2col_forward(x, w, g, pool_chunk, grouped=not compiled)  # the NumPy pool: fewer, larger calls
+        im2col_forward(x, w, g, plan, pool_chunk, grouped=not compiled)  # the NumPy pool: fewer, larger calls
     return pooled, ConvPoolCache(conv_cache, dict(pool_param), pooled, code)
 
 
@@ -128,6 +117,7 @@ def conv_pool_relu_backward(dout: np.ndarray, relu_cache: np.ndarray, cache: Con
 
     func = "conv_backward_fast" if input_grad else "conv_backward_fast_weights"
     x, w, _, g = conv_inputs(func, *cache.conv[:3], cache.conv.conv_param, exact=False)
+    plan = cache.conv.plan
     pooled, code = cache.pooled, cache.code
     conv_out = np.broadcast_to(x.dtype.type(0), (g.N, g.F, g.H_out, g.W_out))
     pg = pool_inputs("max_pool_relu_backward", conv_out, cache.pool_param)[1]
@@ -145,13 +135,13 @@ def conv_pool_relu_backward(dout: np.ndarray, relu_cache: np.ndarray, cache: Con
             code_part = code[part].transpose(1, 0, 2, 3)
             scatter_by_code(code_part, grad[part].transpose(1, 0, 2, 3), pg._replace(N=g.F, C=m), target)
 
-    if uses_direct_dw(g, x.dtype) and not input_grad:
+    if not input_grad and plan.dw_only == "direct":
         return (None, *direct_weight_grads(x, g, fill))
-    if uses_direct_dw(g, x.dtype) and uses_direct_dx(g, x.dtype):  # dx is a convolution of the whole da
+    if input_grad and plan.dx == "direct":  # dx is a convolution of the whole da
         da = np.empty((g.N, g.F, g.H_out, g.W_out), dtype=x.dtype)
         fill(0, g.N, da.transpose(1, 0, 2, 3))
         return conv_backward_fast(da, cache.conv)
-    return im2col_backward(x, w, g, fill, input_grad, grouped=not compiled)
+    return im2col_backward(x, w, g, plan, fill, input_grad, grouped=not compiled)
 
 
 def _compiled_2x2(pg, dtype: np.dtype) -> bool:

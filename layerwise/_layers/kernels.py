@@ -204,7 +204,7 @@ def warm_up(dtype=np.float32) -> None:
     winograd_gradient_tiles(np.zeros((2, 2, 1), dtype=dtype), np.zeros((4, 4, 1, 1, 1), dtype=dtype))
     for bias in (None, np.zeros(1, dtype=dtype)):
         winograd_output_tiles(np.zeros((4, 4, 1, 1, 1, 1), dtype=dtype), bias, grid)
-    if dtype == np.float32:  # the only dtype conv_fast.uses_direct hands it
+    if dtype == np.float32:  # the only dtype the plan's direct convolutions hand it
         taps = np.zeros(1, dtype=np.intp)
         taps.flags.writeable = False  # as conv_fast caches them: a read-only array is another signature
         padded, acc = np.zeros((1, 5), dtype=dtype), np.zeros((4, 4), dtype=dtype)
@@ -319,7 +319,7 @@ def _scatter_add(index, grad, target, first):  # pragma: no cover (compiled)
 
 def _col2im_wide(dcols, pitch, pad, dx):  # pragma: no cover (compiled)
     """dx (m, C, H, W) = the column gradients dcols (C, HH, WW, m, H_out * pitch) of a stride-1
-    convolution in :class:`.conv_fast._Plan`'s wide layout, summed back onto the pixels they came
+    convolution in :class:`.conv_im2col.Columns`'s wide layout, summed back onto the pixels they came
     from, as the NumPy path sums them: each run ``dcols[c, i, j, n]`` added, in (i, j) order, onto
     a zeroed padded image at ``i * pitch + j``, whose interior is then ``dx[n, c]``. One image
     channel at a time, so the padded image stays in L1 and every addition is a long contiguous run
@@ -348,7 +348,7 @@ def _col2im_wide(dcols, pitch, pad, dx):  # pragma: no cover (compiled)
 
 def _col2im_compact(dcols, stride, pad, dx):  # pragma: no cover (compiled)
     """dx (m, C, H, W) = the column gradients dcols (C, HH, WW, m, H_out, W_out) of a convolution
-    in :class:`.conv_fast._Plan`'s compact layout (any stride s), summed back onto the pixels they
+    in :class:`.conv_im2col.Columns`'s compact layout (any stride s), summed back onto the pixels they
     came from, as the NumPy path sums them: onto zeros, each offset (i, j) in turn. One image
     channel at a time, into its padded image split into s x s phase planes (plane (a, b) holds the
     padded pixels (s * r + a, s * q + b)): offset (i, j) of output row y lands on the contiguous
@@ -501,7 +501,7 @@ def _direct_conv(padded, w4, taps, bias, has_bias, acc, out):  # pragma: no cove
     a multiple of 4, the rows past F ignored), plus bias (F,); without ``has_bias``, out is (F, m,
     H_out, W_out) and gets the convolution alone.
 
-    Each image is in :class:`.conv_fast._Plan`'s wide layout (see ``conv_fast._direct_padded``):
+    Each image is in :class:`.conv_im2col.Columns`'s wide layout (see ``conv_direct._direct_padded``):
     C planes of Hp rows ``R`` wide, each row ``pad`` zeros then the ``W`` pixels, so the zeros of
     the next row pad this one on the right, then ``WW`` zeros. Output position (y, x) with filter
     offset (c, i, j) then reads ``padded[n, taps[t] + y * R + x]``, ``taps[t] = c * Hp * R + i * R +

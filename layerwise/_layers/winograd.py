@@ -207,3 +207,18 @@ def _winograd_chunk(x: np.ndarray, U: np.ndarray, b: np.ndarray | None, g: ConvG
         for c in range(2):
             rows_out, cols_out = (g.H_out - a + 1) // 2, (g.W_out - c + 1) // 2
             np.copyto(out[:, :, a::2, c::2], y[a, c, :rows_out, :cols_out].transpose(2, 3, 0, 1))
+
+
+def winograd_dx(dout: np.ndarray, w: np.ndarray, g: ConvGeometry) -> np.ndarray:
+    """``dx`` (N, C, H, W) of a 3x3, stride-1 convolution, as a convolution of ``dout``.
+
+    ``dx[n, c, y, x] = sum_{f, i, j} dout[n, f, y + pad - i, x + pad - j] * w[f, c, i, j]``: with
+    ``i' = 2 - i`` this is a stride-1 convolution of ``dout`` (zero-padded by ``2 - pad``) by the
+    filters ``w[:, :, ::-1, ::-1]`` with F and C swapped, whose output is exactly H x W.
+    """
+    flipped = w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)  # (C, F, 3, 3)
+    dx_g = ConvGeometry(g.N, g.F, g.H_out, g.W_out, g.C, 3, 3, 1, 2 - g.pad, g.H, g.W)
+    dx = np.empty((g.N, g.C, g.H, g.W), dtype=dout.dtype)
+    winograd_forward(dout, flipped, None, dx_g, dx)
+    return dx
+
