@@ -242,8 +242,8 @@ class Columns:
         """``(interior, target, source)`` of :meth:`columns` for the padded buffer ``padded`` and the
         column matrix ``cols`` (this thread's scratch arrays): the input chunk goes into
         ``interior``, then ``source`` is copied to ``target``. Made once per pair of arrays and
-        kept, per thread: a layer builds columns once a chunk, and on two threads the ~10 us of
-        making these views each time, with the GIL held, cost ~5% of a ThreeLayerConvNet step."""
+        kept, per thread: a layer builds columns once a chunk, and making these views each time
+        holds the GIL long enough to slow a step on two threads."""
         cache = _views.__dict__.setdefault("columns", {})
         key = (self.g, self.wide, m, self.dtype.str)
         views = cache.get(key)

@@ -4,9 +4,8 @@ The fast convolutions process a batch a few images at a time; a chunk is an im2c
 Winograd transform), a matrix product small enough to stay in cache, and a copy out. BLAS alone
 parallelises only the product, and poorly at these sizes, while NumPy's copies and elementwise
 passes run on one core. Giving whole chunks to different threads (NumPy releases the GIL in all
-of them) and holding BLAS to one thread while they run keeps every core on its own chunk: on two
-cores the ThreeLayerConvNet convolution's forward pass (batch 50) took 5.1-6.3 ms this way against
-6.2-8.2 ms one chunk at a time with two BLAS threads (medians of separate runs).
+of them) and holding BLAS to one thread while they run keeps every core on its own chunk, which
+is faster than one chunk at a time with BLAS's threads.
 
 Each chunk writes only its own part of the outputs and its own partial sums, which the caller
 adds up in chunk order afterwards, and its products run on one BLAS thread even when there is one
@@ -37,7 +36,7 @@ import numpy as np
 _state = threading.local()  # .inside: running chunks for a parallel call; .holding: in one_blas_thread
 _lock = threading.Lock()  # held while a parallel call runs; a concurrent call runs its chunks alone
 _requested: int | None = None  # set_num_threads()
-_default: int | None = None  # worked out on first use: reading it costs ~20 us, a small product's time
+_default: int | None = None  # worked out on first use: reading it costs as much as a small product
 _executor: ThreadPoolExecutor | None = None
 _executor_size = 0
 _blas = None  # threadpoolctl's controller of the BLAS libraries NumPy loaded
@@ -133,9 +132,7 @@ def one_blas_thread() -> Iterator[None]:
 
     :func:`for_each_chunk` holds it while its chunks run. A layer whose own products run between
     its chunked parts holds it over the whole call too: a product on several BLAS threads leaves
-    OpenBLAS's idle threads spinning for a while, on the cores the next chunks need. The Winograd
-    64->128 channel 8x8 convolution (batch 128, two threads) took 13.0 ms when its small filter
-    transform ran on two BLAS threads just before its chunks, 7.4 ms with BLAS at one thread.
+    OpenBLAS's idle threads spinning for a while, on the cores the next chunks need.
 
     The limit is process-wide (a BLAS library has one thread count), so it is counted
     process-wide: the first holder sets it, the last to leave restores what was there, whichever
@@ -227,16 +224,13 @@ def _pool(workers: int) -> ThreadPoolExecutor:
 
 # Products of at least this many multiply-adds (m*k*n) are split; below, a split costs more than it saves.
 _SPLIT_FROM = 1 << 24
-# A split product has at most this many parts, each at least _MIN_PART rows (or columns) of the result.
+# A split product has at most this many parts, each at least _MIN_PART rows (or columns) of the
+# result: smaller parts re-pack the other operand too often to gain.
 _MAX_PARTS = 8
-# Measured on a ThreeLayerConvNet step at batch 50, two threads (ms, minimum part 16/32/64 rows or
-# columns, unsplit on one BLAS thread): 18.2/18.7/19.2/20.1 and, another run, 16.9/17.2/17.1/18.6.
 _MIN_PART = 16
 # A product whose inner dimension is at least this many times both of the result's is split along
 # the inner dimension instead, into parts of at least _MIN_INNER_PART, their products summed in
 # order: splitting a small result re-packs the whole of the other operand for every part.
-# ThreeLayerConvNet's (50, 8192) @ (8192, 100) on two threads: 0.89 ms split by columns, 0.58 ms
-# split in 4 along the inner dimension (0.57-0.59 ms for 2 to 8 parts), 0.94 ms unsplit.
 _INNER_SPLIT_RATIO = 4
 _MIN_INNER_PART = 2048
 _MAX_INNER_PARTS = 4
@@ -313,9 +307,8 @@ def _inner_split(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def even_parts(size: int, n_parts: int) -> list[tuple[int, int]]:
     """``(start, count)`` of ``min(n_parts, size)`` runs covering ``range(size)``, in order, whose
     lengths differ by one at most (the longer first): 50 images in 8 parts are 7, 7, 6, ..., 6,
-    which two threads share 25 / 25, where runs of ceil(50 / 8) = 7 (7 x 7 and 1) shared 28 / 22
-    and left ThreeLayerConvNet's direct 7x7 forward 7% slower (two threads, medians of 9
-    alternations)."""
+    which two threads share 25 / 25, where runs of ceil(50 / 8) = 7 (7 x 7 and 1) would share
+    28 / 22."""
     n_parts = max(1, min(n_parts, size))
     base, longer = divmod(size, n_parts)
     starts = [k * base + min(k, longer) for k in range(n_parts + 1)]
