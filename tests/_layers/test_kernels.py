@@ -12,7 +12,7 @@ import pytest
 from layerwise._layers import conv_direct, conv_plan, kernels
 from layerwise._layers.geometry import PoolGeometry
 from layerwise._layers.pool_fast import first_max_code, pool_into
-from plans import plans_without, without
+from tests.helpers import plans_without, without
 
 needs_numba = pytest.mark.skipif(not kernels.available, reason="numba is not installed")
 

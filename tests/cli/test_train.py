@@ -1,4 +1,7 @@
-"""The command line, end to end on the embedded sample with a few iterations."""
+"""``layerwise train``, end to end on the embedded sample with a few iterations: the run folder,
+resuming, divergence, settings from flags and config files, and the data it finds."""
+
+from __future__ import annotations
 
 import json
 import os
@@ -15,23 +18,12 @@ from layerwise.cli import main
 from layerwise.cli import train as train_command
 from layerwise.model_io import load_model
 
-SMALL = ["--sample", "--num-training", "200", "--num-validation", "50", "--num-test", "100", "--no-progress"]
-
-
-@pytest.fixture(autouse=True)
-def no_full_data(monkeypatch, tmp_path):
-    """Tests never see a real CIFAR-10 and never download it."""
-    monkeypatch.delenv("LAYERWISE_DATA", raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-
-
-def _train(run_dir, *extra):
-    return main(["train", *SMALL, "--run-dir", str(run_dir), "--seed", "0", *extra])
+from tests.helpers import SMALL, train_small
 
 
 def test_train_writes_a_complete_run_folder(tmp_path, capsys):
     run = tmp_path / "run"
-    assert _train(run, "--model", "fc", "--hidden-dims", "32,16", "--epochs", "2", "--batch-size", "50") == 0
+    assert train_small(run, "--model", "fc", "--hidden-dims", "32,16", "--epochs", "2", "--batch-size", "50") == 0
     out = capsys.readouterr().out
     assert "Data: the embedded CIFAR-10 sample (200 train / 50 val / 100 test images)" in out
     for name in ("config.json", "loss.csv", "epochs.csv", "metrics.json", "model.json", "model.npz",
@@ -53,7 +45,7 @@ def test_train_writes_a_complete_run_folder(tmp_path, capsys):
 
 
 def test_no_progress_prints_epoch_lines_only_and_one_epoch_is_singular(tmp_path, capsys):
-    assert _train(tmp_path / "quiet", "--epochs", "1", "--batch-size", "20") == 0
+    assert train_small(tmp_path / "quiet", "--epochs", "1", "--batch-size", "20") == 0
     captured = capsys.readouterr()
     assert "for 1 epoch; run folder" in captured.out
     assert captured.err.splitlines() == [
@@ -71,7 +63,7 @@ def test_every_file_of_a_run_folder_has_the_mode_a_plain_open_gives(tmp_path):
     previous = os.umask(0o027)
     try:
         run = tmp_path / "run"
-        assert _train(run, "--model", "three-layer-conv", "--num-filters", "2", "--filter-size", "3", "--hidden-dim", "5") == 0
+        assert train_small(run, "--model", "three-layer-conv", "--num-filters", "2", "--filter-size", "3", "--hidden-dim", "5") == 0
     finally:
         os.umask(previous)
     modes = {str(path.relative_to(run)): stat.S_IMODE(path.stat().st_mode) for path in run.rglob("*") if path.is_file()}
@@ -81,7 +73,7 @@ def test_every_file_of_a_run_folder_has_the_mode_a_plain_open_gives(tmp_path):
 
 def test_conv_net_run_writes_the_filter_grid(tmp_path):
     run = tmp_path / "conv"
-    assert _train(run, "--model", "three-layer-conv", "--num-filters", "4", "--filter-size", "3", "--hidden-dim", "10") == 0
+    assert train_small(run, "--model", "three-layer-conv", "--num-filters", "4", "--filter-size", "3", "--hidden-dim", "10") == 0
     header = (run / "filters.png").read_bytes()[:24]
     assert header[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")
@@ -93,9 +85,9 @@ def test_threads_option_gives_the_same_model_and_is_not_a_setting(tmp_path):
 
     conv = ["--model", "three-layer-conv", "--num-filters", "4", "--hidden-dim", "10"]
     try:
-        assert _train(tmp_path / "one", *conv, "--threads", "1") == 0
+        assert train_small(tmp_path / "one", *conv, "--threads", "1") == 0
         assert layerwise.get_num_threads() == 1
-        assert _train(tmp_path / "two", *conv, "--threads", "2") == 0
+        assert train_small(tmp_path / "two", *conv, "--threads", "2") == 0
     finally:
         layerwise.set_num_threads(None)
     one, two = np.load(tmp_path / "one" / "model.npz"), np.load(tmp_path / "two" / "model.npz")
@@ -104,36 +96,12 @@ def test_threads_option_gives_the_same_model_and_is_not_a_setting(tmp_path):
         np.testing.assert_array_equal(one[name], two[name])
     assert "threads" not in json.loads((tmp_path / "two" / "config.json").read_text())
     with pytest.raises(SystemExit):
-        _train(tmp_path / "three", "--threads", "0")
-
-
-@pytest.mark.parametrize(
-    "model",
-    [
-        ["--model", "two-layer"],
-        ["--model", "fc", "--hidden-dims", "32,16", "--epochs", "3"],  # batchnorm, its default
-        ["--model", "fc", "--normalization", "layernorm", "--dropout-keep", "0.8"],
-        ["--model", "three-layer-conv", "--num-filters", "4", "--hidden-dim", "10"],
-    ],
-    ids=["two-layer", "fc-batchnorm", "fc-layernorm-dropout", "three-layer-conv"],
-)
-def test_evaluate_reports_what_training_reported(tmp_path, capsys, model):
-    run = tmp_path / "run"
-    assert _train(run, *model) == 0
-    trained = capsys.readouterr().out
-    metrics = json.loads((run / "metrics.json").read_text())
-    assert main(["evaluate", str(run)]) == 0
-    evaluated = capsys.readouterr().out
-    report = trained[trained.index("Test accuracy:") : trained.index("Best validation accuracy")]
-    assert report and report in evaluated  # the accuracy and every per-class line, to the digit
-    assert f"Test accuracy: {metrics['test_accuracy']:.4f}" in evaluated
-    assert main(["evaluate", str(run / "model.npz")]) == 0
-    assert report in capsys.readouterr().out
+        train_small(tmp_path / "three", "--threads", "0")
 
 
 def test_resume_after_an_interruption_ends_where_an_uninterrupted_run_ends(tmp_path, monkeypatch, capsys):
     settings = ["--epochs", "3", "--batch-size", "20", "--update-rule", "sgd_momentum"]
-    assert _train(tmp_path / "straight", *settings) == 0
+    assert train_small(tmp_path / "straight", *settings) == 0
 
     original = train_command.RunWriter.on_epoch_end
 
@@ -143,7 +111,7 @@ def test_resume_after_an_interruption_ends_where_an_uninterrupted_run_ends(tmp_p
             raise KeyboardInterrupt
 
     monkeypatch.setattr(train_command.RunWriter, "on_epoch_end", interrupt_after_epoch_1)
-    assert _train(tmp_path / "resumed", *settings) == 130
+    assert train_small(tmp_path / "resumed", *settings) == 130
     assert not (tmp_path / "resumed" / "model.json").exists()
     monkeypatch.setattr(train_command.RunWriter, "on_epoch_end", original)
     capsys.readouterr()
@@ -168,9 +136,9 @@ def _same_model_and_histories(run, other):
 
 def test_resume_with_more_epochs_extends_a_finished_run(tmp_path, capsys):
     settings = ["--batch-size", "20", "--update-rule", "sgd_momentum", "--lr-decay", "0.5"]
-    assert _train(tmp_path / "straight", "--epochs", "2", *settings) == 0
+    assert train_small(tmp_path / "straight", "--epochs", "2", *settings) == 0
     run = tmp_path / "extended"
-    assert _train(run, "--epochs", "1", *settings) == 0
+    assert train_small(run, "--epochs", "1", *settings) == 0
     first = json.loads((run / "metrics.json").read_text())
     capsys.readouterr()
     assert main(["train", "--resume", str(run), "--epochs", "2", "--no-progress"]) == 0
@@ -186,7 +154,7 @@ def test_resume_with_more_epochs_extends_a_finished_run(tmp_path, capsys):
 
 def test_resume_refuses_fewer_epochs_than_done_and_any_other_setting(tmp_path, capsys):
     run = tmp_path / "run"
-    assert _train(run, "--epochs", "2", "--batch-size", "50") == 0
+    assert train_small(run, "--epochs", "2", "--batch-size", "50") == 0
     config = (run / "config.json").read_text()
     capsys.readouterr()
     assert main(["train", "--resume", str(run), "--epochs", "1"]) == 2
@@ -200,9 +168,9 @@ def test_resume_refuses_fewer_epochs_than_done_and_any_other_setting(tmp_path, c
 
 def test_resume_skips_a_corrupted_newest_checkpoint(tmp_path, capsys):
     settings = ["--epochs", "3", "--batch-size", "20"]
-    assert _train(tmp_path / "straight", *settings) == 0
+    assert train_small(tmp_path / "straight", *settings) == 0
     run = tmp_path / "run"
-    assert _train(run, *settings) == 0
+    assert train_small(run, *settings) == 0
     newest = run / "checkpoints" / "checkpoint_epoch_3.npz"
     data = bytearray(newest.read_bytes())
     data[len(data) // 2] ^= 0xFF
@@ -269,7 +237,7 @@ def test_a_diverging_run_exits_3_with_one_line_and_keeps_the_best_parameters(tmp
 
 def test_a_diverging_batchnorm_run_keeps_the_best_parameters_with_their_running_statistics(tmp_path, capsys):
     run = tmp_path / "run"
-    assert _train(run, "--model", "fc", "--hidden-dims", "16", "--update-rule", "sgd", "--learning-rate", "1e30") == 3
+    assert train_small(run, "--model", "fc", "--hidden-dims", "16", "--update-rule", "sgd", "--learning-rate", "1e30") == 3
     assert "the loss became nan at iteration 2 (epoch 1)" in capsys.readouterr().err
     saved = load_model(run / "model")
     assert saved.meta["best_val_acc"] > 0
@@ -278,7 +246,7 @@ def test_a_diverging_batchnorm_run_keeps_the_best_parameters_with_their_running_
 
 def test_a_run_diverging_before_any_accuracy_check_saves_no_model(tmp_path, capsys):
     run = tmp_path / "run"
-    assert _train(run, "--update-rule", "sgd", "--learning-rate", "1e4", "--weight-scale", "1e30") == 3
+    assert train_small(run, "--update-rule", "sgd", "--learning-rate", "1e4", "--weight-scale", "1e30") == 3
     err = capsys.readouterr().err
     assert "the loss became nan at iteration 1 (epoch 1)" in err
     assert err.splitlines()[-1] == "No model was saved: the loss diverged before the first accuracy check."
@@ -289,14 +257,14 @@ def test_config_file_and_flags(tmp_path):
     config = tmp_path / "settings.json"
     config.write_text(json.dumps({"model": "fc", "hidden_dims": [8], "learning_rate": 0.01, "epochs": 1}))
     run = tmp_path / "run"
-    assert _train(run, "--config", str(config), "--learning-rate", "0.002") == 0
+    assert train_small(run, "--config", str(config), "--learning-rate", "0.002") == 0
     recorded = json.loads((run / "config.json").read_text())
     assert recorded["hidden_dims"] == [8] and recorded["learning_rate"] == 0.002 and recorded["epochs"] == 1
 
 
 def test_optim_config_reaches_the_update_rule(tmp_path):
     run = tmp_path / "run"
-    assert _train(run, "--update-rule", "sgd_momentum", "--optim-config", '{"momentum": 0.5}') == 0
+    assert train_small(run, "--update-rule", "sgd_momentum", "--optim-config", '{"momentum": 0.5}') == 0
     assert json.loads((run / "config.json").read_text())["optim_config"] == {"momentum": 0.5}
     checkpoint = sorted((run / "checkpoints").glob("*.json"))[-1]
     assert json.loads(checkpoint.read_text())["meta"]["optim_scalars"]["W1"]["momentum"] == 0.5
@@ -308,7 +276,7 @@ def test_optim_config_reaches_the_update_rule(tmp_path):
     (["--epochs", "0"], "epochs must be a positive integer, got 0"),
 ])
 def test_bad_settings_exit_2_with_a_message(tmp_path, capsys, arguments, message):
-    assert _train(tmp_path / "run", *arguments) == 2
+    assert train_small(tmp_path / "run", *arguments) == 2
     assert message in capsys.readouterr().err
 
 
@@ -338,7 +306,7 @@ def test_bad_settings_exit_2_with_a_message(tmp_path, capsys, arguments, message
     (["--optim-config", '{"beta2": "high"}'], "--optim-config: adam: config['beta2'] must be a real number, got 'high'"),
 ])
 def test_bad_numbers_and_optim_settings_name_the_option_and_leave_no_run_folder(tmp_path, capsys, arguments, message):
-    assert _train(tmp_path / "run", *arguments) == 2
+    assert train_small(tmp_path / "run", *arguments) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert not (tmp_path / "run").exists()
@@ -347,37 +315,32 @@ def test_bad_numbers_and_optim_settings_name_the_option_and_leave_no_run_folder(
 def test_settings_from_a_config_file_are_checked_too(tmp_path, capsys):
     config = tmp_path / "settings.json"
     config.write_text(json.dumps({"learning_rate": "0.1", "optim_config": {"beta1": 0.5}}))
-    assert _train(tmp_path / "run", "--config", str(config)) == 2
+    assert train_small(tmp_path / "run", "--config", str(config)) == 2
     assert "--learning-rate must be a finite number > 0, got '0.1'" in capsys.readouterr().err
     config.write_text(json.dumps({"optim_config": [0.5]}))
-    assert _train(tmp_path / "run", "--config", str(config)) == 2
+    assert train_small(tmp_path / "run", "--config", str(config)) == 2
     assert "--optim-config must be a JSON object, got [0.5]" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
 
 
 def test_a_setting_only_the_solver_refuses_leaves_no_run_folder(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(train_command, "check_settings", lambda config: None)
-    assert _train(tmp_path / "run", "--lr-decay", "1.5") == 2
+    assert train_small(tmp_path / "run", "--lr-decay", "1.5") == 2
     assert "Solver: lr_decay must be a finite number in (0, 1], got 1.5" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
 
 
 def test_a_bad_model_setting_leaves_no_run_folder(tmp_path, capsys):
-    assert _train(tmp_path / "run", "--hidden-dim", "-3") == 2
+    assert train_small(tmp_path / "run", "--hidden-dim", "-3") == 2
     assert "TwoLayerNet: hidden_dim must be >= 1, got -3" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
-
-
-def test_demo_convolve_names_a_missing_image(tmp_path, capsys):
-    assert main(["demo", "convolve", str(tmp_path / "missing.npy"), "--out", str(tmp_path / "out.png")]) == 2
-    assert "missing.npy: no such file" in capsys.readouterr().err
 
 
 def test_an_existing_run_folder_is_never_overwritten(tmp_path, capsys):
     run = tmp_path / "run"
     run.mkdir()
     (run / "precious.txt").write_text("keep me")
-    assert _train(run) == 2
+    assert train_small(run) == 2
     assert "already holds files; use --resume" in capsys.readouterr().err
     assert (run / "precious.txt").read_text() == "keep me"
 
@@ -385,7 +348,7 @@ def test_an_existing_run_folder_is_never_overwritten(tmp_path, capsys):
 def test_unknown_config_key(tmp_path, capsys):
     config = tmp_path / "settings.json"
     config.write_text(json.dumps({"learningrate": 0.1}))
-    assert _train(tmp_path / "run", "--config", str(config)) == 2
+    assert train_small(tmp_path / "run", "--config", str(config)) == 2
     assert "unknown settings ['learningrate']" in capsys.readouterr().err
 
 
@@ -411,70 +374,3 @@ def test_a_layerwise_data_that_is_wrong_is_the_same_error(tmp_path, monkeypatch,
     assert f"got {str(tmp_path / 'nothing')!r}, which does not exist" in err
     assert not (tmp_path / "run").exists()
     assert main(["train", *arguments, "--sample", "--epochs", "1", "--run-dir", str(tmp_path / "sample")]) == 0
-
-
-def test_gradcheck_passes(capsys):
-    assert main(["gradcheck", "--only", "batchnorm"]) == 0
-    out = capsys.readouterr().out
-    assert "FAIL" not in out and "gradients within tolerance" in out
-    assert "FullyConnectedNet batchnorm" in out
-
-
-def test_gradcheck_marks_a_row_ok_only_within_the_tolerance_it_states(monkeypatch, capsys):
-    from layerwise.cli import gradcheck
-
-    good = np.array([0.5, -2.0])
-    rows = [
-        ("close", "w", good, good * (1 + 1e-9), 1e-7),
-        # A small but real gradient off by 5e-4 relatively: its absolute error (1e-9) must not save it.
-        ("small but wrong", "x", np.array([1e-6, 2e-6]), np.array([1.001e-6, 2e-6]), 1e-7),
-        ("zero by construction", "b", np.array([1e-11, -2e-11]), np.array([0.0, 1e-17]), 1e-7),
-        ("zero but too far", "b", np.array([-9e-9]), np.array([9e-9]), 1e-7),
-    ]
-    monkeypatch.setattr(gradcheck, "checks", lambda: iter(rows))
-    assert main(["gradcheck"]) == 1
-    out = capsys.readouterr().out.splitlines()
-    ends = {name: next(line for line in out if line.startswith(name)).split()[-4:] for name, *_ in rows}
-    assert ends["close"] == ["rel", "1e-07", "2.0e-09", "ok"]
-    assert ends["small but wrong"] == ["rel", "1e-07", "1.0e-09", "FAIL"]
-    assert ends["zero by construction"] == ["abs", "1e-08", "2.0e-11", "ok"]
-    assert ends["zero but too far"] == ["abs", "1e-08", "1.8e-08", "FAIL"]
-    assert out[-1] == "2/4 gradients within tolerance"
-
-
-def test_demo_convolve_writes_a_png(tmp_path):
-    out = tmp_path / "convolve.png"
-    image = (np.arange(40 * 50 * 3) % 256).astype(np.uint8).reshape(40, 50, 3)
-    np.save(tmp_path / "image.npy", image)
-    assert main(["demo", "convolve", str(tmp_path / "image.npy"), "--out", str(out), "--size", "32"]) == 0
-    header = out.read_bytes()[:24]
-    assert int.from_bytes(header[16:20], "big") == 3 * 32 + 2 * 4  # original | grayscale | edges
-    assert main(["demo", "convolve", "--out", str(out)]) == 0  # the bundled images
-
-
-def test_python_dash_m_and_version():
-    result = subprocess.run([sys.executable, "-m", "layerwise", "--version"], capture_output=True, text=True)
-    assert result.returncode == 0 and result.stdout.startswith("layerwise ")
-
-
-def test_the_cli_says_once_when_numba_cannot_run(monkeypatch, capsys):
-    from layerwise import cli
-    from layerwise._layers import kernels
-
-    monkeypatch.delenv("LAYERWISE_NO_NUMBA", raising=False)
-    monkeypatch.setattr(kernels, "available", False)
-    monkeypatch.setattr(cli, "_told_about_numba", False)
-    for _ in range(2):
-        assert main(["predict", "no-such-model", "x.png"]) == 2
-    assert capsys.readouterr().err.count("Numba is not installed (pip install numba); the NumPy path runs (slower)") == 1
-
-
-def test_the_cli_is_silent_about_numba_when_it_runs(monkeypatch, capsys):
-    from layerwise import cli
-    from layerwise._layers import kernels
-
-    if not kernels.available:
-        pytest.skip("Numba is not installed here")
-    monkeypatch.setattr(cli, "_told_about_numba", False)
-    assert main(["predict", "no-such-model", "x.png"]) == 2
-    assert "Numba" not in capsys.readouterr().err
