@@ -3,7 +3,6 @@
 import subprocess
 import sys
 
-import pytest
 
 SCRIPT = r"""
 import hashlib, numpy as np, layerwise
