@@ -39,6 +39,22 @@ def float_array(func: str, name: str, value: Any) -> np.ndarray:
     return value
 
 
+def float_dtype(func: str, dtype: Any) -> np.dtype:
+    """Return ``dtype`` as a ``np.dtype`` if it is float32 or float64, else raise ``TypeError``.
+
+    The one dtype policy for what a caller asks a model or a data loader to produce: float32 (what
+    models train in) or float64 (for gradient checks). Other floating dtypes are refused: the
+    compiled kernels serve neither float16 nor longdouble, and nothing is tested in them.
+    """
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{func}: dtype must be np.float32 or np.float64, got {describe(dtype)}") from None
+    if resolved not in (np.float32, np.float64):
+        raise TypeError(f"{func}: dtype must be np.float32 or np.float64, got {resolved}")
+    return resolved
+
+
 def param_array(func: str, name: str, value: Any, dtype: np.dtype) -> np.ndarray:
     """Return a numeric parameter (weights, bias, gamma, ...) as an ndarray of ``dtype``.
 
@@ -71,6 +87,14 @@ def check_same_shape(func: str, name: str, array: np.ndarray, other: str, expect
         raise ValueError(
             f"{func}: {name} must have the shape of {other} {tuple(expected)}, got shape {array.shape}"
         )
+
+
+def upstream(func: str, dout: Any, expected_shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """Check an upstream gradient ``dout`` against the forward output's shape; return it cast to
+    the layer's ``dtype``."""
+    dout = float_array(func, "dout", dout)
+    check_same_shape(func, "dout", dout, "the forward output", expected_shape)
+    return dout.astype(dtype, copy=False)
 
 
 def param_dict(func: str, name: str, value: Any) -> Mapping:

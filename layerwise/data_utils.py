@@ -48,6 +48,7 @@ from typing import Any
 
 import numpy as np
 
+from layerwise import _validation as v
 from layerwise._data.cifar_format import (
     TEST_BATCH,
     TRAIN_BATCHES,
@@ -55,17 +56,9 @@ from layerwise._data.cifar_format import (
     read_batch_file,
     read_batches,
 )
-from layerwise._data.cifar_source import (
-    ENV_VAR,
-    CIFAR10UnavailableError,
-    default_cache_dir,
-    download_archive,
-    extract_archive,
-    how_to_supply,
-    locate,
-)
+from layerwise._data.cifar_source import ENV_VAR, CIFAR10UnavailableError, as_path, default_cache_dir, find, located
 from layerwise._data.sample_codec import SAMPLE_FILE, read_sample
-from layerwise._validation import describe
+from layerwise._data.splits import check_split_args, split
 
 __all__ = [
     "CIFAR10_MD5",
@@ -99,53 +92,8 @@ PathLike = str | os.PathLike
 # ----------------------------------------------------------------------------- locating the data
 
 
-def _as_path(func: str, name: str, value: Any) -> Path:
-    if isinstance(value, bytes) or not isinstance(value, (str, os.PathLike)):
-        raise TypeError(f"{func}: {name} must be a path (str or os.PathLike), got {describe(value)}")
-    return Path(value).expanduser()
-
-
 def _find(data_dir: PathLike | None, download: bool, func: str) -> Path:
-    if not isinstance(download, (bool, np.bool_)):
-        raise TypeError(f"{func}: download must be a bool, got {describe(download)}")
-    cache = default_cache_dir()
-    if data_dir is not None:
-        path = _as_path(func, "data_dir", data_dir)
-        found = locate(path)
-        if found is None:
-            raise CIFAR10UnavailableError(
-                f"{func}: data_dir must be a CIFAR-10 archive, a cifar-10-batches-py folder or a folder "
-                f"holding either, got {str(path)!r}, {_why_not(path)}"
-            )
-        return found
-    env = os.environ.get(ENV_VAR)
-    if env:
-        path = Path(env).expanduser()
-        found = locate(path)
-        if found is None:
-            raise CIFAR10UnavailableError(
-                f"{func}: the environment variable {ENV_VAR} must name a CIFAR-10 archive, a "
-                f"cifar-10-batches-py folder or a folder holding either, got {env!r}, {_why_not(path)}"
-            )
-        return found
-    found = locate(cache)
-    if found is not None:
-        return found
-    if not download:
-        raise CIFAR10UnavailableError(
-            f"{func}: CIFAR-10 was not found (no data_dir, {ENV_VAR} unset, nothing in the cache folder "
-            f"{cache}) and download is False. {how_to_supply(cache)}"
-        )
-    archive = download_archive(cache, CIFAR10_URL, CIFAR10_MD5, func)
-    try:
-        return extract_archive(archive, cache, func)
-    finally:
-        # Extracted, the archive is redundant; unextractable, it must not be picked up next time.
-        archive.unlink(missing_ok=True)
-
-
-def _why_not(path: Path) -> str:
-    return "which does not exist" if not path.exists() else "which holds neither"
+    return find(data_dir, download, func, CIFAR10_URL, CIFAR10_MD5)  # read here: tests patch the MD5
 
 
 def find_cifar10(data_dir: PathLike | None = None, download: bool = True) -> Path:
@@ -225,7 +173,7 @@ def load_CIFAR_batch(filename: PathLike) -> tuple[np.ndarray, np.ndarray]:
     CIFAR10FormatError
         When the file is truncated, corrupted, unsafe or of the wrong shape; the message names it.
     """
-    path = _as_path("load_CIFAR_batch", "filename", filename)
+    path = as_path("load_CIFAR_batch", "filename", filename)
     rows, labels = read_batch_file(path, "load_CIFAR_batch")
     return _rows_to_nhwc(rows).astype(np.float64), labels
 
@@ -254,13 +202,8 @@ def load_CIFAR10(root: PathLike) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     without this intermediate.
     """
     func = "load_CIFAR10"
-    path = _as_path(func, "root", root)
-    location = locate(path)
-    if location is None:
-        raise CIFAR10UnavailableError(
-            f"{func}: root must be a CIFAR-10 archive, a cifar-10-batches-py folder or a folder holding "
-            f"either, got {str(path)!r}, {_why_not(path)}"
-        )
+    path = as_path(func, "root", root)
+    location = located(func, path, "root must be", str(path))
     x_train, y_train, x_test, y_test = _read_cifar10(location, func)
     return (
         _rows_to_nhwc(x_train).astype(np.float64),
@@ -271,83 +214,6 @@ def load_CIFAR10(root: PathLike) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
 
 
 # ----------------------------------------------------------------------------- splits
-
-
-def _count(func: str, name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{func}: {name} must be an int, got {describe(value)}")
-    if value < minimum:
-        raise ValueError(f"{func}: {name} must be an int >= {minimum}, got {value}")
-    return int(value)
-
-
-def _float_dtype(func: str, dtype: Any) -> np.dtype:
-    try:
-        resolved = np.dtype(dtype)
-    except TypeError:
-        resolved = None
-    if resolved is None or resolved.kind != "f":
-        raise TypeError(f"{func}: dtype must be a floating dtype such as np.float32 or np.float64, got {dtype!r}")
-    return resolved
-
-
-def _check_split_args(
-    func: str,
-    num_training: Any,
-    num_validation: Any,
-    num_test: Any,
-    subtract_mean: Any,
-    dtype: Any,
-    max_train: int,
-    max_test: int,
-    where: str,
-) -> tuple[int, int, int, np.dtype]:
-    """Check the split arguments against ``max_train``/``max_test`` images (``where`` names them)."""
-    num_training = _count(func, "num_training", num_training, 1)
-    num_validation = _count(func, "num_validation", num_validation, 0)
-    num_test = _count(func, "num_test", num_test, 0)
-    if num_training + num_validation > max_train:
-        raise ValueError(
-            f"{func}: num_training + num_validation must be <= {max_train} (the training images {where}), "
-            f"got {num_training} + {num_validation} = {num_training + num_validation}"
-        )
-    if num_test > max_test:
-        raise ValueError(f"{func}: num_test must be <= {max_test} (the test images {where}), got {num_test}")
-    if not isinstance(subtract_mean, (bool, np.bool_)):
-        raise TypeError(f"{func}: subtract_mean must be a bool, got {describe(subtract_mean)}")
-    return num_training, num_validation, num_test, _float_dtype(func, dtype)
-
-
-def _split(
-    x_train: np.ndarray,
-    y_train: np.ndarray,
-    x_test: np.ndarray,
-    y_test: np.ndarray,
-    num_training: int,
-    num_validation: int,
-    num_test: int,
-    subtract_mean: bool,
-    dtype: np.dtype,
-) -> dict[str, np.ndarray]:
-    """The cs231n split of uint8 rows (N, 3072) into a dict of NCHW ``dtype`` arrays."""
-    stop = num_training + num_validation
-    parts = {
-        "train": (x_train[:num_training], y_train[:num_training]),
-        "val": (x_train[num_training:stop], y_train[num_training:stop]),
-        "test": (x_test[:num_test], y_test[:num_test]),
-    }
-    mean_image = None
-    if subtract_mean:
-        # Accumulate in float64 without materializing a float64 copy of the images.
-        mean_image = parts["train"][0].mean(axis=0, dtype=np.float64).reshape(3, 32, 32).astype(dtype)
-    data: dict[str, np.ndarray] = {}
-    for split, (rows, labels) in parts.items():
-        images = rows.reshape(-1, 3, 32, 32).astype(dtype)
-        if mean_image is not None:
-            images -= mean_image
-        data[f"X_{split}"] = images
-        data[f"y_{split}"] = labels.astype(np.int64)  # a copy, so no view keeps all 50,000 labels alive
-    return data
 
 
 def get_CIFAR10_data(
@@ -377,7 +243,7 @@ def get_CIFAR10_data(
         In [0, 10000].
     subtract_mean : bool
         Whether to subtract the training mean image.
-    dtype : numpy floating dtype
+    dtype : np.float32 or np.float64
         Of the returned images; float32 (the default) trains fast, float64 is for gradient checks.
     data_dir : str or os.PathLike, optional
         Where the data is; see :func:`find_cifar10` for the accepted forms and the search order.
@@ -401,18 +267,18 @@ def get_CIFAR10_data(
         When a file is truncated, corrupted, unsafe or of the wrong shape.
     """
     func = "get_CIFAR10_data"
-    num_training, num_validation, num_test, dtype = _check_split_args(
+    num_training, num_validation, num_test, dtype = check_split_args(
         func, num_training, num_validation, num_test, subtract_mean, dtype,
         _TRAIN_IMAGES, _TEST_IMAGES, "in CIFAR-10",
     )  # fmt: skip
     location = _find(data_dir, download, func)
     x_train, y_train, x_test, y_test = _read_cifar10(location, func)
     # A re-packed archive may hold fewer images than the official one.
-    _check_split_args(
+    check_split_args(
         func, num_training, num_validation, num_test, subtract_mean, dtype,
         len(x_train), len(x_test), f"in {location}",
     )  # fmt: skip
-    return _split(x_train, y_train, x_test, y_test, num_training, num_validation, num_test, subtract_mean, dtype)
+    return split(x_train, y_train, x_test, y_test, num_training, num_validation, num_test, subtract_mean, dtype)
 
 
 # ----------------------------------------------------------------------------- embedded sample
@@ -479,7 +345,7 @@ def get_embedded_data(
         Default: all 1,000 embedded test images.
     subtract_mean : bool
         Whether to subtract the training mean image.
-    dtype : numpy floating dtype
+    dtype : np.float32 or np.float64
         Of the returned images.
 
     Returns
@@ -490,14 +356,14 @@ def get_embedded_data(
     """
     func = "get_embedded_data"
     # Check what can be checked before decoding the sample; the counts' upper bounds come after.
-    num_validation = _count(func, "num_validation", num_validation, 0)
+    num_validation = v.int_value(func, "num_validation", num_validation, minimum=0)
     if num_training is not None:
-        _count(func, "num_training", num_training, 1)
+        v.int_value(func, "num_training", num_training, minimum=1)
     if num_test is not None:
-        _count(func, "num_test", num_test, 0)
+        v.int_value(func, "num_test", num_test, minimum=0)
     if not isinstance(subtract_mean, (bool, np.bool_)):
-        raise TypeError(f"{func}: subtract_mean must be a bool, got {describe(subtract_mean)}")
-    _float_dtype(func, dtype)
+        raise TypeError(f"{func}: subtract_mean must be a bool, got {v.describe(subtract_mean)}")
+    v.float_dtype(func, dtype)
     sample = _embedded()
     x_train = sample["x_train"].reshape(-1, 3 * 32 * 32)
     x_test = sample["x_test"].reshape(-1, 3 * 32 * 32)
@@ -510,11 +376,11 @@ def get_embedded_data(
             )
     if num_test is None:
         num_test = len(x_test)
-    num_training, num_validation, num_test, dtype = _check_split_args(
+    num_training, num_validation, num_test, dtype = check_split_args(
         func, num_training, num_validation, num_test, subtract_mean, dtype,
         len(x_train), len(x_test), "in the embedded sample",
     )  # fmt: skip
-    return _split(
+    return split(
         x_train, sample["y_train"], x_test, sample["y_test"],
         num_training, num_validation, num_test, subtract_mean, dtype,
     )  # fmt: skip

@@ -4,15 +4,14 @@ Each forward returns ``(out, cache)`` where cache is the tuple of its parts' cac
 returns the gradient of every input the forward took, in order. Convolutions and pools use the
 fast implementations.
 
-The models' first layer needs no gradient for its input (the data), so each backward that ends in
-an affine or convolution layer has a private twin, ``_<name>(dout, cache, input_grad)``, that
-returns ``None`` for ``dx`` when ``input_grad`` is False and skips computing it.
+The models' first layer needs no gradient for its input (the data): the backward passes that end
+in an affine layer, and :func:`conv_relu_pool_backward`, take ``input_grad=False`` to skip
+computing ``dx`` and return ``None`` in its place.
 """
 
 from __future__ import annotations
 
 from . import _validation as v
-from ._layers.affine import affine_backward_weights
 from ._layers.conv_pool import ConvPoolCache, conv_pool_forward, conv_pool_relu_backward
 from .fast_layers import conv_backward_fast, conv_forward_fast
 from .layers import (
@@ -51,59 +50,48 @@ def affine_relu_forward(x, w, b):
     return out, (fc_cache, relu_cache)
 
 
-def affine_relu_backward(dout, cache):
-    """Backward of :func:`affine_relu_forward`; returns ``dx, dw, db``."""
-    return _affine_relu_backward(dout, cache, input_grad=True)
-
-
-def _affine_relu_backward(dout, cache, input_grad: bool):
+def affine_relu_backward(dout, cache, *, input_grad=True):
+    """Backward of :func:`affine_relu_forward`; returns ``dx, dw, db`` (``dx`` None without
+    ``input_grad``)."""
     fc_cache, relu_cache = cache
-    return _affine_grads(relu_backward(dout, relu_cache), fc_cache, input_grad)
+    return affine_backward(relu_backward(dout, relu_cache), fc_cache, input_grad=input_grad)
 
 
 def affine_bn_relu_forward(x, w, b, gamma, beta, bn_param):
     """affine -> batchnorm -> ReLU. gamma, beta (M,); bn_param as for ``batchnorm_forward``."""
-    a, fc_cache = affine_forward(x, w, b)
-    normed, bn_cache = batchnorm_forward(a, gamma, beta, bn_param)
-    out, relu_cache = relu_forward(normed)
-    return out, (fc_cache, bn_cache, relu_cache)
+    return _affine_norm_relu_forward(batchnorm_forward, x, w, b, gamma, beta, bn_param)
 
 
-def affine_bn_relu_backward(dout, cache):
-    """Backward of :func:`affine_bn_relu_forward`; returns ``dx, dw, db, dgamma, dbeta``."""
-    return _affine_bn_relu_backward(dout, cache, input_grad=True)
-
-
-def _affine_bn_relu_backward(dout, cache, input_grad: bool):
-    fc_cache, bn_cache, relu_cache = cache
-    dnormed, dgamma, dbeta = batchnorm_backward_alt(relu_backward(dout, relu_cache), bn_cache)
-    return (*_affine_grads(dnormed, fc_cache, input_grad), dgamma, dbeta)
+def affine_bn_relu_backward(dout, cache, *, input_grad=True):
+    """Backward of :func:`affine_bn_relu_forward`; returns ``dx, dw, db, dgamma, dbeta`` (``dx``
+    None without ``input_grad``)."""
+    return _affine_norm_relu_backward(batchnorm_backward_alt, dout, cache, input_grad)
 
 
 def affine_ln_relu_forward(x, w, b, gamma, beta, ln_param):
     """affine -> layernorm -> ReLU. gamma, beta (M,); ln_param as for ``layernorm_forward``."""
+    return _affine_norm_relu_forward(layernorm_forward, x, w, b, gamma, beta, ln_param)
+
+
+def affine_ln_relu_backward(dout, cache, *, input_grad=True):
+    """Backward of :func:`affine_ln_relu_forward`; returns ``dx, dw, db, dgamma, dbeta`` (``dx``
+    None without ``input_grad``)."""
+    return _affine_norm_relu_backward(layernorm_backward, dout, cache, input_grad)
+
+
+def _affine_norm_relu_forward(norm_forward, x, w, b, gamma, beta, norm_param):
+    """affine -> ``norm_forward`` -> ReLU; the cache is ``(fc_cache, norm_cache, relu_cache)``."""
     a, fc_cache = affine_forward(x, w, b)
-    normed, ln_cache = layernorm_forward(a, gamma, beta, ln_param)
+    normed, norm_cache = norm_forward(a, gamma, beta, norm_param)
     out, relu_cache = relu_forward(normed)
-    return out, (fc_cache, ln_cache, relu_cache)
+    return out, (fc_cache, norm_cache, relu_cache)
 
 
-def affine_ln_relu_backward(dout, cache):
-    """Backward of :func:`affine_ln_relu_forward`; returns ``dx, dw, db, dgamma, dbeta``."""
-    return _affine_ln_relu_backward(dout, cache, input_grad=True)
-
-
-def _affine_ln_relu_backward(dout, cache, input_grad: bool):
-    fc_cache, ln_cache, relu_cache = cache
-    dnormed, dgamma, dbeta = layernorm_backward(relu_backward(dout, relu_cache), ln_cache)
-    return (*_affine_grads(dnormed, fc_cache, input_grad), dgamma, dbeta)
-
-
-def _affine_grads(dout, fc_cache, input_grad: bool):
-    """``affine_backward``, or ``(None, dw, db)`` when the input needs no gradient."""
-    if input_grad:
-        return affine_backward(dout, fc_cache)
-    return (None, *affine_backward_weights(dout, fc_cache))
+def _affine_norm_relu_backward(norm_backward, dout, cache, input_grad):
+    fc_cache, norm_cache, relu_cache = cache
+    dnormed, dgamma, dbeta = norm_backward(relu_backward(dout, relu_cache), norm_cache)
+    dx, dw, db = affine_backward(dnormed, fc_cache, input_grad=input_grad)
+    return dx, dw, db, dgamma, dbeta
 
 
 def conv_relu_forward(x, w, b, conv_param):
@@ -134,12 +122,9 @@ def conv_relu_pool_forward(x, w, b, conv_param, pool_param):
     return out, (conv_pool_cache, relu_cache)
 
 
-def conv_relu_pool_backward(dout, cache):
-    """Backward of :func:`conv_relu_pool_forward`; returns ``dx, dw, db``."""
-    return _conv_relu_pool_backward(dout, cache, input_grad=True)
-
-
-def _conv_relu_pool_backward(dout, cache, input_grad: bool):
+def conv_relu_pool_backward(dout, cache, *, input_grad=True):
+    """Backward of :func:`conv_relu_pool_forward`; returns ``dx, dw, db`` (``dx`` None without
+    ``input_grad``)."""
     func = "conv_relu_pool_backward"
     conv_pool_cache, relu_cache = v.cache_tuple(func, cache, 2)
     if not isinstance(conv_pool_cache, ConvPoolCache):

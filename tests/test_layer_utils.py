@@ -127,7 +127,6 @@ def test_sandwiches_keep_the_input_dtype(dtype):
 def test_conv_relu_pool_equals_the_layers_in_order(ties):
     """The sandwich pools before its ReLU; outputs and gradients equal conv -> relu -> pool's."""
     from layerwise.layer_utils import (
-        _conv_relu_pool_backward,
         conv_relu_pool_backward,
         conv_relu_pool_forward,
     )
@@ -148,7 +147,7 @@ def test_conv_relu_pool_equals_the_layers_in_order(ties):
     expected_grads = conv_backward_fast(relu_backward(ds, relu_cache), conv_cache)
     for mine, theirs in zip(conv_relu_pool_backward(dout, cache), expected_grads):
         np.testing.assert_array_equal(mine, theirs)
-    dx, dw, db = _conv_relu_pool_backward(dout, cache, input_grad=False)
+    dx, dw, db = conv_relu_pool_backward(dout, cache, input_grad=False)
     assert dx is None
     np.testing.assert_array_equal(dw, expected_grads[1])
     np.testing.assert_array_equal(db, expected_grads[2])

@@ -17,9 +17,12 @@ import tarfile
 import tempfile
 import zlib
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import BinaryIO
+from typing import Any, BinaryIO
+
+import numpy as np
 
 from layerwise._data.cifar_format import BATCHES_FOLDER, CIFAR10FormatError, is_batches_folder, member_parts
+from layerwise._validation import describe
 
 ARCHIVE_NAME = "cifar-10-python.tar.gz"
 ENV_VAR = "LAYERWISE_DATA"
@@ -53,6 +56,56 @@ def locate(path: Path) -> Path | None:
     if (path / ARCHIVE_NAME).is_file():
         return path / ARCHIVE_NAME
     return None
+
+
+def as_path(func: str, name: str, value: Any) -> Path:
+    """``value`` as a ``Path`` (``~`` expanded), or ``TypeError`` unless it is a str or os.PathLike."""
+    if isinstance(value, bytes) or not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{func}: {name} must be a path (str or os.PathLike), got {describe(value)}")
+    return Path(value).expanduser()
+
+
+def located(func: str, path: Path, must: str, given: str) -> Path:
+    """:func:`locate` ``path``, or raise :class:`CIFAR10UnavailableError`: ``"<func>: <must> a
+    CIFAR-10 archive, ... got <given>, which ..."`` (``must`` names the argument, ``given`` is
+    what the user wrote)."""
+    found = locate(path)
+    if found is None:
+        why = "which does not exist" if not path.exists() else "which holds neither"
+        raise CIFAR10UnavailableError(
+            f"{func}: {must} a CIFAR-10 archive, a {BATCHES_FOLDER} folder or a folder holding either, "
+            f"got {given!r}, {why}"
+        )
+    return found
+
+
+def find(data_dir: Any, download: Any, func: str, url: str, md5: str) -> Path:
+    """Where CIFAR-10 is, first match wins: ``data_dir``, ``$LAYERWISE_DATA``, the cache folder,
+    else a download of ``url`` (checked against ``md5``) extracted into the cache folder. A
+    ``data_dir`` or ``$LAYERWISE_DATA`` that names no CIFAR-10 data is an error, not a fall-back."""
+    if not isinstance(download, (bool, np.bool_)):
+        raise TypeError(f"{func}: download must be a bool, got {describe(download)}")
+    cache = default_cache_dir()
+    if data_dir is not None:
+        path = as_path(func, "data_dir", data_dir)
+        return located(func, path, "data_dir must be", str(path))
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return located(func, Path(env).expanduser(), f"the environment variable {ENV_VAR} must name", env)
+    found = locate(cache)
+    if found is not None:
+        return found
+    if not download:
+        raise CIFAR10UnavailableError(
+            f"{func}: CIFAR-10 was not found (no data_dir, {ENV_VAR} unset, nothing in the cache folder "
+            f"{cache}) and download is False. {how_to_supply(cache)}"
+        )
+    archive = download_archive(cache, url, md5, func)
+    try:
+        return extract_archive(archive, cache, func)
+    finally:
+        # Extracted, the archive is redundant; unextractable, it must not be picked up next time.
+        archive.unlink(missing_ok=True)
 
 
 def how_to_supply(cache: Path) -> str:

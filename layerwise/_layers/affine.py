@@ -8,7 +8,6 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .. import _validation as v
-from .geometry import upstream
 from .masking import select
 from .threads import matmul
 
@@ -55,32 +54,29 @@ def affine_forward(x: np.ndarray, w: Any, b: Any) -> tuple[np.ndarray, AffineCac
     return out, AffineCache(x, w, b)
 
 
-def affine_backward(dout: np.ndarray, cache: AffineCache) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def affine_backward(
+    dout: np.ndarray, cache: AffineCache, *, input_grad: bool = True
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """Backward pass of :func:`affine_forward`.
 
     Parameters
     ----------
     dout : ndarray, shape (N, M)
     cache : AffineCache
+    input_grad : bool
+        False skips ``dx`` (returned as None): a network's first layer, whose input is the data,
+        needs none.
 
     Returns
     -------
-    dx : ndarray, shape of x
+    dx : ndarray, shape of x, or None
     dw : ndarray, shape (D, M)
     db : ndarray, shape (M,)
     """
     x, w, _ = v.cache_tuple("affine_backward", cache, 3)
-    dout = upstream("affine_backward", dout, (x.shape[0], w.shape[1]), x.dtype)
-    dx = matmul(dout, w.T).reshape(x.shape)
+    dout = v.upstream("affine_backward", dout, (x.shape[0], w.shape[1]), x.dtype)
+    dx = matmul(dout, w.T).reshape(x.shape) if input_grad else None
     return (dx, *_weight_grads(dout, x))
-
-
-def affine_backward_weights(dout: np.ndarray, cache: AffineCache) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`affine_backward` without ``dx``, for a network's first layer, whose input needs no
-    gradient: ``dw`` (D, M) and ``db`` (M,)."""
-    x, w, _ = v.cache_tuple("affine_backward_weights", cache, 3)
-    dout = upstream("affine_backward_weights", dout, (x.shape[0], w.shape[1]), x.dtype)
-    return _weight_grads(dout, x)
 
 
 def _weight_grads(dout: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -108,5 +104,5 @@ def relu_backward(dout: np.ndarray, cache: np.ndarray) -> np.ndarray:
     dx : ndarray, same shape as x
     """
     x = v.float_array("relu_backward", "cache", cache)
-    dout = upstream("relu_backward", dout, x.shape, x.dtype)
+    dout = v.upstream("relu_backward", dout, x.shape, x.dtype)
     return select(x > 0, dout, np.empty(x.shape, dtype=x.dtype))

@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .. import _validation as v
-from .geometry import ConvGeometry, conv_inputs, upstream
+from .geometry import ConvGeometry, conv_inputs
 
 
 class ConvCache(NamedTuple):
@@ -73,7 +73,7 @@ def conv_backward_naive(dout: np.ndarray, cache: ConvCache) -> tuple[np.ndarray,
     """
     x, w, b, conv_param = v.cache_tuple("conv_backward_naive", cache, 4)
     _, _, _, g = conv_inputs("conv_backward_naive", x, w, b, conv_param, exact=True)
-    dout = upstream("conv_backward_naive", dout, (g.N, g.F, g.H_out, g.W_out), x.dtype)
+    dout = v.upstream("conv_backward_naive", dout, (g.N, g.F, g.H_out, g.W_out), x.dtype)
     x_pad = np.pad(x, ((0, 0), (0, 0), (g.pad, g.pad), (g.pad, g.pad)))
     dx_pad = np.zeros_like(x_pad)
     dw = np.zeros_like(w)

@@ -7,7 +7,6 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import _validation as v
-from .geometry import upstream
 
 
 class DropoutCache(NamedTuple):
@@ -69,4 +68,4 @@ def dropout_backward(dout: np.ndarray, cache: DropoutCache) -> np.ndarray:
     dropout_param, mask = v.cache_tuple("dropout_backward", cache, 2)
     if mask is None:
         return v.float_array("dropout_backward", "dout", dout).copy()
-    return upstream("dropout_backward", dout, mask.shape, mask.dtype) * mask
+    return v.upstream("dropout_backward", dout, mask.shape, mask.dtype) * mask

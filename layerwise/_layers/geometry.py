@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .. import _validation as v
+from .._validation import upstream  # noqa: F401  (conv_fast and conv_pool import it from here)
 
 
 class ConvGeometry(NamedTuple):
@@ -102,10 +103,3 @@ def pool_inputs(func: str, x: Any, pool_param: Any) -> tuple[np.ndarray, PoolGeo
         )
     geometry = PoolGeometry(N, C, H, W, PH, PW, stride, (H - PH) // stride + 1, (W - PW) // stride + 1)
     return x, geometry
-
-
-def upstream(func: str, dout: Any, expected_shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """Validate an upstream gradient against the forward output's shape; cast it to the layer dtype."""
-    dout = v.float_array(func, "dout", dout)
-    v.check_same_shape(func, "dout", dout, "the forward output", expected_shape)
-    return dout.astype(dtype, copy=False)

@@ -16,7 +16,6 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .. import _validation as v
-from .geometry import upstream
 
 
 class NormCache(NamedTuple):
@@ -181,7 +180,7 @@ def batchnorm_backward(dout: np.ndarray, cache: NormCache) -> tuple[np.ndarray, 
     dgamma, dbeta : ndarray, shape (D,)
     """
     xhat, gamma, inv_std, axes, _, _ = v.cache_tuple("batchnorm_backward", cache, 6)
-    dout = upstream("batchnorm_backward", dout, xhat.shape, xhat.dtype)
+    dout = v.upstream("batchnorm_backward", dout, xhat.shape, xhat.dtype)
     dbeta = dout.sum(axis=0)
     dgamma = np.sum(dout * xhat, axis=0)
     dxhat = dout * gamma
@@ -330,7 +329,7 @@ def spatial_groupnorm_backward(dout: np.ndarray, cache: NormCache) -> tuple[np.n
     grouped_xhat, gamma, inv_std, axes, param_axes, G = v.cache_tuple(func, cache, 6)
     N, _, Cg, H, W = grouped_xhat.shape
     shape = (N, G * Cg, H, W)
-    dout = upstream(func, dout, shape, grouped_xhat.dtype)
+    dout = v.upstream(func, dout, shape, grouped_xhat.dtype)
     xhat = grouped_xhat.reshape(shape)
     dbeta = dout.sum(axis=param_axes, keepdims=True)
     dgamma = np.sum(dout * xhat, axis=param_axes, keepdims=True)
@@ -342,7 +341,7 @@ def spatial_groupnorm_backward(dout: np.ndarray, cache: NormCache) -> tuple[np.n
 def _norm_backward(func: str, dout: np.ndarray, cache: NormCache) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Shared backward of the normalizations whose statistics axes live in x's own shape."""
     xhat, gamma, _, axes, param_axes, _ = v.cache_tuple(func, cache, 6)
-    dout = upstream(func, dout, xhat.shape, xhat.dtype)
+    dout = v.upstream(func, dout, xhat.shape, xhat.dtype)
     dbeta = np.add.reduce(dout, axis=param_axes, keepdims=True)
     dgamma = np.add.reduce(dout * xhat, axis=param_axes, keepdims=True)
     batch_means = None

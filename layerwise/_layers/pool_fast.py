@@ -32,7 +32,7 @@ import numpy as np
 
 from .. import _validation as v
 from . import kernels
-from .geometry import PoolGeometry, pool_inputs, upstream
+from .geometry import PoolGeometry, pool_inputs
 from .masking import select
 from .scratch import scratch
 from .threads import for_each_chunk
@@ -279,7 +279,7 @@ def _checked(func: str, dout, cache, relu_input):
     else:
         (x, pool_param, out), index = v.cache_tuple(func, cache, 3), None
     x, g = pool_inputs(func, x, pool_param)
-    dout = upstream(func, dout, (g.N, g.C, g.H_out, g.W_out), x.dtype)
+    dout = v.upstream(func, dout, (g.N, g.C, g.H_out, g.W_out), x.dtype)
     if not isinstance(out, np.ndarray) or out.shape != dout.shape or out.dtype != x.dtype:
         raise TypeError(
             f"{func}: cache.out must be the output made by max_pool_forward_fast, got {v.describe(out)}"

@@ -10,7 +10,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import _validation as v
-from .geometry import pool_inputs, upstream
+from .geometry import pool_inputs
 
 
 class PoolCache(NamedTuple):
@@ -58,7 +58,7 @@ def max_pool_backward_naive(dout: np.ndarray, cache: PoolCache) -> np.ndarray:
     """
     x, pool_param = v.cache_tuple("max_pool_backward_naive", cache, 2)
     x, g = pool_inputs("max_pool_backward_naive", x, pool_param)
-    dout = upstream("max_pool_backward_naive", dout, (g.N, g.C, g.H_out, g.W_out), x.dtype)
+    dout = v.upstream("max_pool_backward_naive", dout, (g.N, g.C, g.H_out, g.W_out), x.dtype)
     dx = np.zeros_like(x)
     for n in range(g.N):
         for c in range(g.C):

@@ -10,16 +10,6 @@ import numpy as np
 from .. import _validation as v
 
 
-def float_dtype(owner: str, dtype: Any) -> np.dtype:
-    try:
-        dtype = np.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"{owner}: dtype must be np.float32 or np.float64, got {v.describe(dtype)}") from None
-    if dtype not in (np.float32, np.float64):
-        raise TypeError(f"{owner}: dtype must be np.float32 or np.float64, got {dtype}")
-    return dtype
-
-
 def model_input(owner: str, X: Any, feature_shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     """Check a minibatch ``X`` of shape ``(N, *feature_shape)`` (any shape with that many values per
     example for fully-connected nets) and return it in the model's dtype."""

@@ -10,11 +10,11 @@ from .. import _validation as v
 from .. import fast_layers, layer_utils, layers
 from ..fast_layers import *  # noqa: F401,F403  (re-exported for the notebooks)
 from ..layer_utils import *  # noqa: F401,F403
-from ..layer_utils import _conv_relu_pool_backward, affine_relu_backward, affine_relu_forward, conv_relu_pool_forward
+from ..layer_utils import affine_relu_backward, affine_relu_forward, conv_relu_pool_backward, conv_relu_pool_forward
 from ..layers import *  # noqa: F401,F403
 from .._layers.threads import products_on_layer_threads
 from ..layers import affine_backward, affine_forward, softmax_loss
-from ._model_checks import float_dtype, model_input
+from ._model_checks import model_input
 from ._state import checked_state
 
 __all__ = ["ThreeLayerConvNet", *layers.__all__, *fast_layers.__all__, *layer_utils.__all__]
@@ -69,7 +69,7 @@ class ThreeLayerConvNet:
         num_classes = v.int_value(owner, "num_classes", num_classes, minimum=1)
         weight_scale = v.real_value(owner, "weight_scale", weight_scale, low=0.0)
         self.reg = v.real_value(owner, "reg", reg, low=0.0)
-        self.dtype = float_dtype(owner, dtype)
+        self.dtype = v.float_dtype(owner, dtype)
 
         self.input_dim = (C, H, W)
         self.num_filters = num_filters
@@ -155,7 +155,7 @@ class ThreeLayerConvNet:
         grads = {}
         dhidden, grads["W3"], grads["b3"] = affine_backward(dscores, scores_cache)
         dpooled, grads["W2"], grads["b2"] = affine_relu_backward(dhidden, hidden_cache)
-        _, grads["W1"], grads["b1"] = _conv_relu_pool_backward(dpooled, pool_cache, input_grad=False)
+        _, grads["W1"], grads["b1"] = conv_relu_pool_backward(dpooled, pool_cache, input_grad=False)
         if self.reg:  # with reg = 0 the terms below add zeros
             for name in ("W1", "W2", "W3"):
                 W = p[name]

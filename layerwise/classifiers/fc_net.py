@@ -15,16 +15,15 @@ from .. import layer_utils, layers
 from ..layer_utils import *  # noqa: F401,F403  (re-exported for the notebooks)
 from ..layers import *  # noqa: F401,F403
 from ..layer_utils import (
-    _affine_bn_relu_backward,
-    _affine_grads,
-    _affine_ln_relu_backward,
-    _affine_relu_backward,
+    affine_bn_relu_backward,
     affine_bn_relu_forward,
+    affine_ln_relu_backward,
     affine_ln_relu_forward,
+    affine_relu_backward,
     affine_relu_forward,
 )
-from ..layers import affine_forward, dropout_backward, dropout_forward, softmax_loss
-from ._model_checks import float_dtype, model_input
+from ..layers import affine_backward, affine_forward, dropout_backward, dropout_forward, softmax_loss
+from ._model_checks import model_input
 from ._state import checked_state
 
 __all__ = ["TwoLayerNet", "FullyConnectedNet", *layers.__all__, *layer_utils.__all__]
@@ -96,7 +95,7 @@ class FullyConnectedNet:
             raise ValueError(f"{owner}: normalization must be one of {list(_NORMALIZATIONS)}, got {v.describe(normalization)}")
         self.reg = v.real_value(owner, "reg", reg, low=0.0)
         weight_scale = v.real_value(owner, "weight_scale", weight_scale, low=0.0)
-        self.dtype = float_dtype(owner, dtype)
+        self.dtype = v.float_dtype(owner, dtype)
         if seed is not None:
             seed = v.int_value(owner, "seed", seed, minimum=0, maximum=v.MAX_SEED)
 
@@ -213,7 +212,7 @@ class FullyConnectedNet:
         loss, dscores = softmax_loss(scores, y)
         grads: dict[str, np.ndarray] = {}
         # Layer 1's input is the data, which needs no gradient.
-        dhidden, grads[f"W{last}"], grads[f"b{last}"] = _affine_grads(dscores, last_cache, input_grad=last > 1)
+        dhidden, grads[f"W{last}"], grads[f"b{last}"] = affine_backward(dscores, last_cache, input_grad=last > 1)
         for layer in range(self.num_layers - 1, 0, -1):
             dhidden = self._hidden_backward(layer, dhidden, caches[layer - 1], grads)
         if self.reg:  # with reg = 0 the terms below add zeros
@@ -244,11 +243,11 @@ class FullyConnectedNet:
             dout = dropout_backward(dout, dropout_cache)
         input_grad = layer > 1
         if self.normalization is None:
-            dx, grads[f"W{layer}"], grads[f"b{layer}"] = _affine_relu_backward(dout, sandwich_cache, input_grad)
+            dx, grads[f"W{layer}"], grads[f"b{layer}"] = affine_relu_backward(dout, sandwich_cache, input_grad=input_grad)
         else:
-            backward = _affine_bn_relu_backward if self.normalization == "batchnorm" else _affine_ln_relu_backward
+            backward = affine_bn_relu_backward if self.normalization == "batchnorm" else affine_ln_relu_backward
             dx, grads[f"W{layer}"], grads[f"b{layer}"], grads[f"gamma{layer}"], grads[f"beta{layer}"] = backward(
-                dout, sandwich_cache, input_grad
+                dout, sandwich_cache, input_grad=input_grad
             )
         return dx
 

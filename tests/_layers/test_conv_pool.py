@@ -36,7 +36,6 @@ def test_fused_conv_relu_pool_equals_unfused(dtype, ties_in, pool_param, compile
     from layerwise._layers.conv_fast import conv_backward_fast_weights
     from layerwise._layers.pool_fast import max_pool_relu_backward
     from layerwise.layer_utils import (
-        _conv_relu_pool_backward,
         conv_relu_pool_backward,
         conv_relu_pool_forward,
     )
@@ -63,7 +62,7 @@ def test_fused_conv_relu_pool_equals_unfused(dtype, ties_in, pool_param, compile
     for mine, theirs in zip(conv_relu_pool_backward(dout, cache), expected):
         assert mine.dtype == dtype
         np.testing.assert_array_equal(mine, theirs)
-    dx, dw, db = _conv_relu_pool_backward(dout, cache, input_grad=False)
+    dx, dw, db = conv_relu_pool_backward(dout, cache, input_grad=False)
     assert dx is None
     for mine, theirs in zip((dw, db), conv_backward_fast_weights(da, conv_cache)):
         np.testing.assert_array_equal(mine, theirs)

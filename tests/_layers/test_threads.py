@@ -225,7 +225,7 @@ def test_thread_count_settings(monkeypatch):
 def test_grouping_chunks_changes_no_bit(input_grad, monkeypatch):
     """Chunks handed out one at a time or in groups sharing one output grid: the same results."""
     from layerwise._layers import conv_plan
-    from layerwise.layer_utils import _conv_relu_pool_backward, conv_relu_pool_forward
+    from layerwise.layer_utils import conv_relu_pool_backward, conv_relu_pool_forward
 
     monkeypatch.setattr(conv_plan, "CHUNK_BYTES", 1 << 15)
     rng = np.random.default_rng(3)
@@ -234,7 +234,7 @@ def test_grouping_chunks_changes_no_bit(input_grad, monkeypatch):
 
     def compute():
         out, cache = conv_relu_pool_forward(x, w, b, *params)
-        return (out, *(g for g in _conv_relu_pool_backward(np.sin(out), cache, input_grad) if g is not None))
+        return (out, *(g for g in conv_relu_pool_backward(np.sin(out), cache, input_grad=input_grad) if g is not None))
 
     results = []
     for group_bytes in (1, 1 << 14, 1 << 30):
