@@ -9,7 +9,40 @@ import numpy as np
 
 from .. import _validation as v
 from .masking import select
-from .threads import matmul
+from . import threads
+
+
+# Products of at least this many multiply-adds (m*k*n) are split; below, a split costs more than it saves.
+_SPLIT_FROM = 1 << 24
+# A split product has at most this many parts, each at least _MIN_PART rows (or columns) of the
+# result: smaller parts re-pack the other operand too often to gain.
+_MAX_PARTS = 8
+_MIN_PART = 16
+# A product whose inner dimension is at least this many times both of the result's is split along
+# the inner dimension instead, into parts of at least _MIN_INNER_PART, their products summed in
+# order: splitting a small result re-packs the whole of the other operand for every part.
+_INNER_SPLIT_RATIO = 4
+_MIN_INNER_PART = 2048
+_MAX_INNER_PARTS = 4
+
+
+def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The affine layer's ``a @ b`` for 2-d arrays: one BLAS call, or, where
+    :func:`.threads.splits_products` (inside :func:`.threads.products_on_layer_threads` with more
+    than one thread), a large product split into parts that depend only on the shapes and run on
+    the layers' threads: the rows of the result, or its columns when it has fewer rows than
+    columns, or the inner dimension when it is much longer than both. As with BLAS's own threads,
+    the last bits can differ between one thread and several.
+    """
+    rows, inner = a.shape
+    cols = b.shape[1]
+    if rows * inner * cols < _SPLIT_FROM or not threads.splits_products():
+        return a @ b
+    if inner >= _INNER_SPLIT_RATIO * max(rows, cols):
+        return threads.split_inner(a, b, min(_MAX_INNER_PARTS, inner // _MIN_INNER_PART))
+    by_rows = rows >= cols
+    # one part: still BLAS on one thread
+    return threads.split_outer(a, b, min(_MAX_PARTS, (rows if by_rows else cols) // _MIN_PART), by_rows)
 
 
 class AffineCache(NamedTuple):

@@ -35,7 +35,7 @@ from . import kernels
 from .geometry import PoolGeometry, pool_inputs
 from .masking import select
 from .scratch import scratch
-from .threads import for_each_chunk
+from .threads import chunks_of, for_each_chunk
 
 # Bytes of input per chunk of images that one thread pools (or scatters the gradient of) at once.
 _CHUNK_BYTES = 2 << 20
@@ -87,14 +87,8 @@ def max_pool_forward_fast(x: np.ndarray, pool_param: dict) -> tuple[np.ndarray, 
         first_max_code(x[part], out[part], chunk_g, code)
         _index_of(code, chunk_g, index[part], first_image=n0)
 
-    for_each_chunk(_chunks(x), work)
+    for_each_chunk(chunks_of(len(x), x[0].nbytes, _CHUNK_BYTES), work)
     return out, PoolFastCache(x, dict(pool_param), out, index)
-
-
-def _chunks(x: np.ndarray) -> list[tuple[int, int]]:
-    """``(n0, m)``: the images ``x`` (N, C, H, W) in runs of about ``_CHUNK_BYTES``."""
-    per_chunk = max(1, _CHUNK_BYTES // max(1, x[0].nbytes))
-    return [(n0, min(per_chunk, len(x) - n0)) for n0 in range(0, len(x), per_chunk)]
 
 
 def pool_into(x: np.ndarray, g: PoolGeometry, out: np.ndarray) -> None:
@@ -232,7 +226,7 @@ def _scatter_compiled(func: str, index: np.ndarray, grad: np.ndarray, g: PoolGeo
     if dx.nbytes < _SCATTER_ALONE_BELOW:  # in this thread, without the threads' BLAS hold either
         outside = [scatter(0, g.N)]
     else:
-        chunks = _chunks(dx)
+        chunks = chunks_of(len(dx), dx[0].nbytes, _CHUNK_BYTES)
         outside = [0] * len(chunks)
 
         def work(i: int, n0: int, m: int) -> None:

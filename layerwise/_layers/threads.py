@@ -10,7 +10,7 @@ is faster than one chunk at a time with BLAS's threads.
 Each chunk writes only its own part of the outputs and its own partial sums, which the caller
 adds up in chunk order afterwards, and its products run on one BLAS thread even when there is one
 chunk thread, so the results are the same to the bit whatever the number of threads (the
-large affine products that :func:`matmul` splits inside :func:`products_on_layer_threads`
+large affine products that :func:`.affine.matmul` splits inside :func:`products_on_layer_threads`
 aside: like BLAS's own threads, the number of parts changes their last bits). Scratch
 arrays (:mod:`.scratch`) are per thread, so chunks in different threads never share them. The BLAS
 limit is process-wide (BLAS libraries have no other): a product that another Python thread runs
@@ -222,24 +222,11 @@ def _pool(workers: int) -> ThreadPoolExecutor:
     return _executor
 
 
-# Products of at least this many multiply-adds (m*k*n) are split; below, a split costs more than it saves.
-_SPLIT_FROM = 1 << 24
-# A split product has at most this many parts, each at least _MIN_PART rows (or columns) of the
-# result: smaller parts re-pack the other operand too often to gain.
-_MAX_PARTS = 8
-_MIN_PART = 16
-# A product whose inner dimension is at least this many times both of the result's is split along
-# the inner dimension instead, into parts of at least _MIN_INNER_PART, their products summed in
-# order: splitting a small result re-packs the whole of the other operand for every part.
-_INNER_SPLIT_RATIO = 4
-_MIN_INNER_PART = 2048
-_MAX_INNER_PARTS = 4
-
-
 @contextlib.contextmanager
 def products_on_layer_threads() -> Iterator[None]:
-    """Within this block (in this Python thread), :func:`matmul` splits large products across the
-    layers' threads, BLAS at one thread, instead of leaving them to BLAS's own threads.
+    """Within this block (in this Python thread), the affine layer's :func:`.affine.matmul` splits
+    large products across the layers' threads, BLAS at one thread, instead of leaving them to
+    BLAS's own threads.
 
     For networks whose convolutions run on the layers' threads: once BLAS has run on several
     threads, its idle threads keep spinning and slow the convolutions' chunks, while a network of
@@ -254,28 +241,19 @@ def products_on_layer_threads() -> Iterator[None]:
         _state.split_products = previous
 
 
-def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a @ b`` for 2-d arrays: one BLAS call, or, inside :func:`products_on_layer_threads` with
-    more than one thread, large products split into parts run on :func:`for_each_chunk`'s threads.
+def splits_products() -> bool:
+    """Whether large products may be split across the layers' threads here: inside
+    :func:`products_on_layer_threads`, with more than one thread. (Which products, and into how
+    many parts, is the affine layer's policy, :func:`.affine.matmul`.)"""
+    return getattr(_state, "split_products", False) and get_num_threads() > 1
 
-    The rows of the result are split, or its columns when
-    it has fewer rows than columns, or the inner dimension when it is much longer than both (the
-    parts' products then summed in order), into parts that depend only on the shapes. BLAS rounds
-    a part of the rows or columns as it rounds them in the whole product only up to the last bits,
-    and a sum of inner parts rounds differently from one product, so, as with BLAS's own threads,
-    the last bits can differ between one thread and several.
-    """
-    rows, inner = a.shape
-    cols = b.shape[1]
-    if not getattr(_state, "split_products", False) or rows * inner * cols < _SPLIT_FROM or get_num_threads() == 1:
-        return a @ b
-    if inner >= _INNER_SPLIT_RATIO * max(rows, cols):
-        return _inner_split(a, b)
-    by_rows = rows >= cols
-    size = rows if by_rows else cols
-    n_parts = max(1, min(_MAX_PARTS, size // _MIN_PART))  # one part: still BLAS on one thread
+
+def split_outer(a: np.ndarray, b: np.ndarray, n_parts: int, by_rows: bool) -> np.ndarray:
+    """``a @ b`` for 2-d arrays, the rows of the result (or its columns, without ``by_rows``) in
+    :func:`even_parts` run on :func:`for_each_chunk`'s threads. BLAS rounds a part of the rows or
+    columns as it rounds them in the whole product only up to the last bits."""
+    rows, cols = a.shape[0], b.shape[1]
     out = np.empty((rows, cols), dtype=np.result_type(a, b))
-    parts = even_parts(size, n_parts)
 
     def work(_: int, start: int, count: int) -> None:
         part = slice(start, start + count)
@@ -284,14 +262,15 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         else:
             np.matmul(a, b[:, part], out=out[:, part])
 
-    for_each_chunk(parts, work)
+    for_each_chunk(even_parts(rows if by_rows else cols, n_parts), work)
     return out
 
 
-def _inner_split(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a @ b`` as the sum, in order, of the products of parts of the inner dimension."""
-    inner = a.shape[1]
-    parts = even_parts(inner, max(1, min(_MAX_INNER_PARTS, inner // _MIN_INNER_PART)))
+def split_inner(a: np.ndarray, b: np.ndarray, n_parts: int) -> np.ndarray:
+    """``a @ b`` as the sum, in order, of the products of :func:`even_parts` of the inner
+    dimension, run on :func:`for_each_chunk`'s threads (a sum of parts rounds differently from
+    one product)."""
+    parts = even_parts(a.shape[1], n_parts)
     partial = np.empty((len(parts), a.shape[0], b.shape[1]), dtype=np.result_type(a, b))
 
     def work(i: int, start: int, count: int) -> None:
@@ -302,6 +281,14 @@ def _inner_split(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     for part in partial[1:]:
         out += part
     return out
+
+
+def chunks_of(total_items: int, bytes_per_item: int, chunk_bytes: int) -> list[tuple[int, int]]:
+    """``(start, count)`` of runs of ``max(1, chunk_bytes // bytes_per_item)`` items covering
+    ``range(total_items)`` in order (the last run shorter): a batch cut into chunks of about
+    ``chunk_bytes`` each, for :func:`for_each_chunk`."""
+    per_chunk = max(1, chunk_bytes // max(1, bytes_per_item))
+    return [(start, min(per_chunk, total_items - start)) for start in range(0, total_items, per_chunk)]
 
 
 def even_parts(size: int, n_parts: int) -> list[tuple[int, int]]:

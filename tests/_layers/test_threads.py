@@ -10,7 +10,8 @@ import pytest
 
 import layerwise
 from layerwise._layers import threads
-from layerwise._layers.threads import _inner_split, even_parts, for_each_chunk, matmul
+from layerwise._layers.affine import matmul
+from layerwise._layers.threads import chunks_of, even_parts, for_each_chunk, split_inner
 
 
 @pytest.fixture(autouse=True)
@@ -83,7 +84,7 @@ def test_matmul_splits_and_equals_numpy(shape_a, shape_b, monkeypatch):
     rng = np.random.default_rng(2)
     a, b = rng.standard_normal(shape_a).astype(np.float32), rng.standard_normal(shape_b).astype(np.float32)
     inner_splits = []
-    monkeypatch.setattr(threads, "_inner_split", lambda *ab: inner_splits.append(1) or _inner_split(*ab))
+    monkeypatch.setattr(threads, "split_inner", lambda *args: inner_splits.append(1) or split_inner(*args))
 
     def split(a=a):
         with threads.products_on_layer_threads():
@@ -254,3 +255,13 @@ def test_even_parts_cover_the_range_in_runs_one_apart(size, n_parts):
     counts = [count for _, count in parts]
     assert all(count > 0 for count in counts) and (not counts or max(counts) - min(counts) <= 1)
     assert counts == sorted(counts, reverse=True)
+
+
+@pytest.mark.parametrize("total, item_bytes, chunk_bytes, expected", [
+    (10, 100, 300, [(0, 3), (3, 3), (6, 3), (9, 1)]),  # the last run shorter
+    (4, 100, 50, [(0, 1), (1, 1), (2, 1), (3, 1)]),  # an item larger than a chunk: one per chunk
+    (5, 0, 64, [(0, 5)]),  # empty items: one run
+    (0, 100, 300, []),
+])
+def test_chunks_of_cuts_a_batch_into_runs_of_about_chunk_bytes(total, item_bytes, chunk_bytes, expected):
+    assert chunks_of(total, item_bytes, chunk_bytes) == expected
