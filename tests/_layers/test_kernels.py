@@ -95,12 +95,13 @@ def test_scatter_2x2_is_the_numpy_path(dtype, shape):
 def test_warm_up_compiles_the_kernels_or_does_nothing(dtype, monkeypatch):
     kernels.warm_up(dtype)
     if kernels.available:
-        assert {"_pool_2x2_code", "_scatter_2x2", "_scatter_add"} <= set(kernels._compiled)
-        assert ("_direct_conv" in kernels._compiled) >= (dtype == np.float32)
+        assert {"pool_2x2_code", "_scatter_2x2", "scatter_add"} <= set(kernels.registry.compiled)
+        assert ("_direct_conv" in kernels.registry.compiled) >= (dtype == np.float32)
+        assert kernels.loaded()
     monkeypatch.setattr(kernels, "available", False)
-    monkeypatch.setattr(kernels, "_compiled", {})
+    monkeypatch.setattr(kernels.registry, "compiled", {})
     kernels.warm_up(dtype)
-    assert kernels._compiled == {}
+    assert kernels.registry.compiled == {}
 
 
 @needs_numba
