@@ -22,7 +22,7 @@ from . import conv_plan as planning
 from .conv_direct import direct_dx, direct_forward, direct_weight_grads
 from .conv_im2col import im2col_backward, im2col_forward, im2col_forward_per_image
 from .conv_plan import ConvPlan
-from .geometry import conv_inputs, upstream
+from .geometry import conv_inputs
 from .winograd import winograd_dx, winograd_forward, winograd_weight_grads
 
 
@@ -137,7 +137,7 @@ def _backward(func: str, dout, cache: ConvFastCache, *, input_grad: bool):
     """``(dx or None, dw, db)`` of the convolution cached in ``cache``, for upstream gradient ``dout``."""
     x, w, b, conv_param, plan = v.cache_tuple(func, cache, 5)
     x, w, b, g = conv_inputs(func, x, w, b, conv_param, exact=False)
-    dout = upstream(func, dout, (g.N, g.F, g.H_out, g.W_out), x.dtype)
+    dout = v.upstream(func, dout, (g.N, g.F, g.H_out, g.W_out), x.dtype)
 
     def fill(n0: int, m: int, target: np.ndarray) -> None:
         np.copyto(target, dout[n0 : n0 + m].transpose(1, 0, 2, 3))

@@ -28,6 +28,8 @@ CHUNK_BYTES = 2 << 20
 # Bytes of output grid per group of chunks where the layer above works in many NumPy calls (the
 # fused pool without Numba): fewer, larger calls ("3-layer conv 7x7" without Numba).
 GROUP_BYTES = 2 << 20
+# Bytes of Winograd-transformed input per chunk: the chunk's transforms stay in L2/L3.
+WINOGRAD_CHUNK_BYTES = 1 << 20
 # The wide column layout computes R / W_out times the needed columns; past this ratio the waste
 # outweighs building the columns as long runs.
 WIDE_MAX_WASTE = 1.2

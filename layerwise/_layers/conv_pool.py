@@ -35,7 +35,7 @@ from . import kernels
 from .conv_direct import direct_forward, direct_weight_grads
 from .conv_fast import ConvFastCache, conv_backward_fast, conv_backward_fast_weights, conv_forward_fast
 from .conv_im2col import im2col_backward, im2col_forward
-from .geometry import conv_inputs, pool_inputs, upstream
+from .geometry import conv_inputs, pool_inputs
 from .masking import select
 from .pool_fast import (
     PoolFastCache,
@@ -153,7 +153,7 @@ def _checked(dout, relu_cache, pooled: np.ndarray):
     """``dout`` and ``relu_cache`` checked as :func:`~.pool_fast.max_pool_relu_backward` checks
     them (against the pooled output's shape), ``dout`` in its dtype."""
     func = "max_pool_relu_backward"
-    dout = upstream(func, dout, pooled.shape, pooled.dtype)
+    dout = v.upstream(func, dout, pooled.shape, pooled.dtype)
     relu_cache = v.float_array(func, "relu_cache", relu_cache)
     v.check_same_shape(func, "relu_cache", relu_cache, "the pool output", pooled.shape)
     return dout, relu_cache

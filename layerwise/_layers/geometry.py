@@ -11,7 +11,6 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .. import _validation as v
-from .._validation import upstream  # noqa: F401  (conv_fast and conv_pool import it from here)
 
 
 class ConvGeometry(NamedTuple):

@@ -19,7 +19,7 @@ few whole-array slice operations in the input's dtype, or, with Numba, by kernel
 :mod:`.kernels` that make the same operations a tile at a time (the same bits, faster).
 
 The batch is processed a few images at a time (``nb`` chosen so the transformed input of one chunk
-stays near ``_CHUNK_BYTES``) in per-thread scratch buffers, the chunks spread over threads
+stays near :data:`.conv_plan.WINOGRAD_CHUNK_BYTES`) in per-thread scratch buffers, the chunks spread over threads
 (:mod:`.threads`), as in :mod:`.conv_fast`. The tile grid covers ``ceil(H_out/2) x ceil(W_out/2)``
 tiles; when an output size is odd the extra row/column is computed from zero padding and cropped.
 """
@@ -28,13 +28,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import conv_plan as planning
 from . import kernels
 from .geometry import ConvGeometry
 from .scratch import bordered, scratch
-from .threads import for_each_chunk, holds_one_blas_thread
+from .threads import chunks_of, for_each_chunk, holds_one_blas_thread
 
-# Bytes of transformed input per chunk: the chunk's V, M and padded input stay in L2/L3.
-_CHUNK_BYTES = 1 << 20
 
 _G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
 # G w G^T for one 3x3 filter w, flattened row-major on both sides: U.ravel() = _GG @ w.ravel().
@@ -62,14 +61,19 @@ def winograd_forward(
     filters ``w`` (F, C, 3, 3), stride 1, plus ``b`` (F,), or no bias when ``b`` is None. All
     arrays share one dtype; ``x`` and ``w`` may be any strided views. The chunks of images run on
     :mod:`.threads`'s threads."""
-    tH, tW = (g.H_out + 1) // 2, (g.W_out + 1) // 2
-    nb = max(1, min(g.N, _CHUNK_BYTES // (16 * g.C * tH * tW * x.dtype.itemsize)))
     U = filter_transform(w)
 
     def work(_: int, n0: int, m: int) -> None:
         _winograd_chunk(x[n0 : n0 + m], U, b, g, out[n0 : n0 + m])
 
-    for_each_chunk([(n0, min(nb, g.N - n0)) for n0 in range(0, g.N, nb)], work)
+    for_each_chunk(_chunks(g, x.dtype), work)
+
+
+def _chunks(g: ConvGeometry, dtype: np.dtype) -> list[tuple[int, int]]:
+    """Runs of images whose transformed input (16 values per tile and channel) is about
+    :data:`.conv_plan.WINOGRAD_CHUNK_BYTES`."""
+    tiles = ((g.H_out + 1) // 2) * ((g.W_out + 1) // 2)
+    return chunks_of(g.N, 16 * g.C * tiles * np.dtype(dtype).itemsize, planning.WINOGRAD_CHUNK_BYTES)
 
 
 def _input_transform(x: np.ndarray, g: ConvGeometry) -> np.ndarray:
@@ -121,9 +125,7 @@ def winograd_weight_grads(x: np.ndarray, dout: np.ndarray, g: ConvGeometry) -> t
     product. 2.25x fewer multiplications than im2col's ``cols @ dout.T``. Each chunk of images adds
     its own partial ``dL/dU``, summed in chunk order: the same bits on any number of threads.
     """
-    tH, tW = (g.H_out + 1) // 2, (g.W_out + 1) // 2
-    nb = max(1, min(g.N, _CHUNK_BYTES // (16 * g.C * tH * tW * x.dtype.itemsize)))
-    chunks = [(n0, min(nb, g.N - n0)) for n0 in range(0, g.N, nb)]
+    chunks = _chunks(g, x.dtype)
     parts = np.empty((len(chunks), 16, g.C, g.F), dtype=x.dtype)
 
     def work(i: int, n0: int, m: int) -> None:

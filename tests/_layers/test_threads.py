@@ -40,11 +40,11 @@ def _assert_same_bits_on_1_2_3_threads(compute):
     ((5, 64, 6, 7), (8, 64, 3, 3), 1, 1),  # and Winograd dw
 ])
 def test_conv_gives_the_same_bits_on_any_number_of_threads(xs, ws, stride, pad, monkeypatch):
-    from layerwise._layers import conv_plan, winograd
+    from layerwise._layers import conv_plan
     from layerwise.fast_layers import conv_backward_fast, conv_forward_fast
 
     monkeypatch.setattr(conv_plan, "CHUNK_BYTES", 1 << 14)  # many chunks
-    monkeypatch.setattr(winograd, "_CHUNK_BYTES", 1 << 14)
+    monkeypatch.setattr(conv_plan, "WINOGRAD_CHUNK_BYTES", 1 << 14)
     rng = np.random.default_rng(0)
     x, w, b = (rng.standard_normal(s).astype(np.float32) for s in (xs, ws, ws[:1]))
     param = {"stride": stride, "pad": pad}

@@ -97,7 +97,7 @@ def test_winograd_matches_naive_on_random_shapes(dtype, N, C, F, H, W, pad, seed
     monkeypatch.setattr(conv_plan_module, "WINOGRAD_MIN_CHANNELS", 1)
     import layerwise._layers.winograd as winograd_module
 
-    monkeypatch.setattr(winograd_module, "_CHUNK_BYTES", chunk)
+    monkeypatch.setattr(conv_plan_module, "WINOGRAD_CHUNK_BYTES", chunk)
     x, w, b, param = conv_pair(dtype, ((N, C, H, W), (F, C, 3, 3), 1, pad), seed)
     out_n, _ = conv_forward_naive(x, w, b, param)
     out_f, _ = conv_forward_fast(x, w, b, param)
@@ -218,7 +218,7 @@ def test_winograd_backward_matches_naive_on_random_shapes(dtype, path, N, C, F, 
         monkeypatch.setattr(conv_plan_module, "WINOGRAD_DX_MIN_CHANNELS", 1)
     else:
         _set_dw_threshold(monkeypatch, 1)
-    monkeypatch.setattr(winograd_module, "_CHUNK_BYTES", chunk)
+    monkeypatch.setattr(conv_plan_module, "WINOGRAD_CHUNK_BYTES", chunk)
     x, w, b, param, dout, grads_n = _winograd_dx_case(dtype, (N, C, H, W), F, pad, seed)
     _, cache = conv_forward_fast(x, w, b, param)
     if path == "dx":
