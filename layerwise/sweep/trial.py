@@ -2,7 +2,9 @@
 
 The trial follows ``layerwise train``'s steps with the trial's settings (seed the global
 generator, build the model, train with the same Solver settings), so ``layerwise train --config``
-of a trial's ``config`` with ``--threads`` of its ``threads`` gives the same parameters, to the bit.
+of a trial's ``config``, run with its ``threads`` for BLAS and layerwise alike
+(``OPENBLAS_NUM_THREADS=T layerwise train --config C --threads T``), gives the same parameters to
+the bit (BLAS rounds the last bits differently on another number of threads; tested).
 A trial whose loss becomes non-finite is ``diverged``; one that raises anything else is ``failed``;
 either way the error is recorded and the sweep goes on.
 """
