@@ -1,4 +1,4 @@
-"""The ``layerwise`` command line: ``train``, ``evaluate``, ``predict``, ``gradcheck`` and ``demo``."""
+"""The ``layerwise`` command line: ``train``, ``sweep``, ``evaluate``, ``predict``, ``gradcheck`` and ``demo``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from .. import __version__
 from .._layers import kernels
 from ..checkpoint import CheckpointError
 from ..data_utils import CIFAR10FormatError, CIFAR10UnavailableError
-from . import demo, evaluate, gradcheck, predict, train
+from . import demo, evaluate, gradcheck, predict, sweep, train
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"layerwise {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     train.add_parser(commands)
+    sweep.add_parser(commands)
     evaluate.add_parser(commands)
     predict.add_parser(commands)
     gradcheck.add_parser(commands)
@@ -29,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMPUTING_COMMANDS = ("train", "evaluate", "predict", "gradcheck")
+COMPUTING_COMMANDS = ("train", "sweep", "evaluate", "predict", "gradcheck")
 _told_about_numba = False
 
 
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         input, an option, setting, path, data set, checkpoint or model that cannot be used (printed
         as one ``layerwise: error: ...`` line; ``LAYERWISE_DEBUG=1`` shows the traceback); 3
         ``train``'s loss became NaN or infinite (the best parameters so far are kept in the run
-        folder when an accuracy check had run); 130 interrupted by Ctrl-C or SIGTERM (``train
+        folder when an accuracy check had run); ``sweep``: 1 when no trial ended ok; 130 interrupted by Ctrl-C or SIGTERM (``train
         --resume RUN`` continues a run).
     """
     options = vars(build_parser().parse_args(argv))

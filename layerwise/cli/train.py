@@ -96,6 +96,25 @@ def add_parser(subparsers) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         argument_default=argparse.SUPPRESS,  # so a config file's values are not hidden by defaults
     )
+    add_setting_arguments(parser)
+    output = parser.add_argument_group("output")
+    output.add_argument("--config", help="JSON file of settings (keys as the option names with _); options given here win")
+    output.add_argument("--run-dir", dest="run_dir", help="run folder (default runs/DATE-TIME-MODEL)")
+    output.add_argument("--resume", metavar="RUN",
+                        help="continue the run in folder RUN from its last checkpoint (with --epochs N: to N epochs in all)")
+    output.add_argument("--no-progress", action="store_false", dest="progress",
+                        help="no progress bar and no per-iteration lines, only a line per epoch")
+    output.add_argument("--threads", type=_positive_threads,
+                        help="threads for the fast layers (default: $LAYERWISE_NUM_THREADS, else as many as BLAS uses)")
+    parser.set_defaults(handler=run)
+
+
+def add_setting_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add an option for every setting (the keys of a run's ``config.json``) to ``parser``.
+
+    The parser must have ``argument_default=argparse.SUPPRESS``, so that only the options given
+    appear in the parsed arguments (``train`` and ``sweep`` merge them over other settings).
+    """
     model = parser.add_argument_group("model")
     model.add_argument("--model", choices=MODEL_CHOICES, help="architecture (default: two-layer)")
     model.add_argument("--hidden-dim", type=int, dest="hidden_dim", help="hidden units (two-layer: default 500; three-layer-conv: 100)")
@@ -125,16 +144,6 @@ def add_parser(subparsers) -> None:
     data.add_argument("--num-training", type=int, dest="num_training", help="training images (default 49000; sample: 1800)")
     data.add_argument("--num-validation", type=int, dest="num_validation", help="validation images (default 1000; sample: 100)")
     data.add_argument("--num-test", type=int, dest="num_test", help="test images (default 1000)")
-    output = parser.add_argument_group("output")
-    output.add_argument("--config", help="JSON file of settings (keys as the option names with _); options given here win")
-    output.add_argument("--run-dir", dest="run_dir", help="run folder (default runs/DATE-TIME-MODEL)")
-    output.add_argument("--resume", metavar="RUN",
-                        help="continue the run in folder RUN from its last checkpoint (with --epochs N: to N epochs in all)")
-    output.add_argument("--no-progress", action="store_false", dest="progress",
-                        help="no progress bar and no per-iteration lines, only a line per epoch")
-    output.add_argument("--threads", type=_positive_threads,
-                        help="threads for the fast layers (default: $LAYERWISE_NUM_THREADS, else as many as BLAS uses)")
-    parser.set_defaults(handler=run)
 
 
 def _int_list(text: str) -> list[int]:
@@ -172,6 +181,25 @@ def resolve_config(options: dict[str, Any]) -> dict[str, Any]:
         if unknown:
             raise CommandError(f"--config: unknown settings {unknown} in {path}; valid ones are {SETTINGS}")
         given = {**from_file, **given}
+    return resolve_settings(given)
+
+
+def resolve_settings(given: dict[str, Any]) -> dict[str, Any]:
+    """Every setting of a run: the model's defaults < ``given``; checked, and a fresh seed if none.
+
+    Parameters
+    ----------
+    given : dict
+        Settings keyed as in a run's ``config.json`` (each a key of ``SETTINGS``).
+
+    Raises
+    ------
+    CommandError
+        Naming the option of a setting that is unknown, does not apply to the model, or cannot train.
+    """
+    unknown = sorted(set(given) - set(SETTINGS))
+    if unknown:
+        raise CommandError(f"unknown settings {unknown}; valid ones are {SETTINGS}")
     model = given.get("model", COMMON_DEFAULTS["model"])
     if model not in MODEL_CHOICES:
         raise CommandError(f"model must be one of {list(MODEL_CHOICES)}, got {model!r}")
@@ -260,6 +288,17 @@ def build_model(config: dict[str, Any]):
     return ThreeLayerConvNet(
         input_dim=(3, 32, 32), num_filters=config["num_filters"], filter_size=config["filter_size"],
         hidden_dim=config["hidden_dim"], **common,
+    )  # fmt: skip
+
+
+def make_solver(model, data: dict[str, np.ndarray], config: dict[str, Any], **extra) -> Solver:
+    """The Solver that trains ``model`` on ``data`` as the config says (``extra``: checkpoints, callbacks)."""
+    return Solver(
+        model, data,
+        update_rule=config["update_rule"], optim_config={**config["optim_config"], "learning_rate": config["learning_rate"]},
+        lr_decay=config["lr_decay"], batch_size=config["batch_size"], num_epochs=config["epochs"],
+        num_train_samples=config["num_train_samples"], num_val_samples=config["num_val_samples"], verbose=False,
+        **extra,
     )  # fmt: skip
 
 
@@ -397,14 +436,9 @@ def run(options: dict[str, Any]) -> int:
     print(describe_data(data_info), file=out)
     model = build_model(config)
     progress = ProgressReporter() if options.get("progress", True) else ProgressReporter(bar=False, log_every=None)
-    solver = Solver(
-        model, data,
-        update_rule=config["update_rule"], optim_config={**config["optim_config"], "learning_rate": config["learning_rate"]},
-        lr_decay=config["lr_decay"], batch_size=config["batch_size"], num_epochs=config["epochs"],
-        num_train_samples=config["num_train_samples"], num_val_samples=config["num_val_samples"],
-        checkpoint_name=run_folder.checkpoint_stem(run_dir), verbose=False,
-        callbacks=[progress, RunWriter(run_dir)],
-    )  # fmt: skip
+    solver = make_solver(
+        model, data, config, checkpoint_name=run_folder.checkpoint_stem(run_dir), callbacks=[progress, RunWriter(run_dir)]
+    )
     if options.get("resume"):
         _restore_checkpoint(solver, run_dir, out)
         if solver.epoch > config["epochs"]:
@@ -430,8 +464,35 @@ def run(options: dict[str, Any]) -> int:
         return _report_divergence(error, run_dir, model, solver, config, data_info, mean_image)
     elapsed = solver.train_seconds  # the whole run's, over every resume
 
+    plotted = write_run_results(run_dir, model, solver, data, data_info, mean_image, out)
+    print(f"Best validation accuracy {solver.best_val_acc:.4f}; trained in {format_duration(elapsed)}", file=out)
+    if not plotted:
+        print("Curves and the confusion matrix were not plotted: matplotlib is not installed (pip install 'layerwise[plot]').", file=out)
+    print(f"Run folder: {run_dir}  (evaluate again with: layerwise evaluate {run_dir})", file=out)
+    return 0
+
+
+def write_run_results(run_dir: Path, model, solver, data: dict[str, np.ndarray], data_info: dict[str, Any],
+                      mean_image: np.ndarray, out) -> list[Path]:  # fmt: skip
+    """Write what a finished run leaves in its folder besides ``config.json`` and the checkpoints.
+
+    ``loss.csv``, ``epochs.csv``, the model, the curves (and the filters of a conv net), the test
+    accuracy with ``confusion.csv``/``.png`` (printed to ``out``) and ``metrics.json``.
+
+    Parameters
+    ----------
+    model : the trained classifier (its parameters the ones to keep)
+    solver : Solver, or any object with its ``loss_history``, ``train_acc_history``,
+        ``val_acc_history``, ``iterations_per_epoch``, ``best_val_acc``, ``epoch`` and ``train_seconds``
+    data : dict with ``X_test`` (N, 3, 32, 32), mean-subtracted, and ``y_test`` (N,)
+
+    Returns
+    -------
+    list of Path
+        The curves plotted ([] without matplotlib).
+    """
     write_metrics(run_dir, solver)
-    _save_run_model(run_dir, model, solver, data_info, mean_image)
+    save_run_model(run_dir, model, solver, data_info, mean_image)
     plotted = plots.plot_curves(
         run_dir, solver.loss_history, solver.train_acc_history, solver.val_acc_history, solver.iterations_per_epoch
     )
@@ -440,16 +501,12 @@ def run(options: dict[str, Any]) -> int:
     test = evaluate_and_report(model, data["X_test"], data["y_test"], run_dir, out, data_utils.CLASS_NAMES)
     run_folder.write_json(
         run_dir / "metrics.json",
-        {**test, "best_val_acc": solver.best_val_acc, "train_seconds": round(elapsed, 2), "epochs": solver.epoch},
+        {**test, "best_val_acc": solver.best_val_acc, "train_seconds": round(solver.train_seconds, 2), "epochs": solver.epoch},
     )
-    print(f"Best validation accuracy {solver.best_val_acc:.4f}; trained in {format_duration(elapsed)}", file=out)
-    if not plotted:
-        print("Curves and the confusion matrix were not plotted: matplotlib is not installed (pip install 'layerwise[plot]').", file=out)
-    print(f"Run folder: {run_dir}  (evaluate again with: layerwise evaluate {run_dir})", file=out)
-    return 0
+    return plotted
 
 
-def _save_run_model(run_dir: Path, model, solver, data_info: dict[str, Any], mean_image: np.ndarray) -> None:
+def save_run_model(run_dir: Path, model, solver, data_info: dict[str, Any], mean_image: np.ndarray) -> None:
     """Save ``model`` as ``RUN/model.npz`` + ``.json``, with what ``layerwise evaluate`` needs to test it."""
     meta = {"data_info": data_info, "best_val_acc": solver.best_val_acc, "epochs": solver.epoch}
     preprocessing = Preprocessing(mean_image.shape, mean=mean_image)
@@ -470,7 +527,7 @@ def _report_divergence(error: NonFiniteLossError, run_dir: Path, model, solver, 
         model.params = {name: value.copy() for name, value in solver.best_params.items()}
         if solver.best_state:
             model.set_state(solver.best_state)
-        _save_run_model(run_dir, model, solver, data_info, mean_image)
+        save_run_model(run_dir, model, solver, data_info, mean_image)
         print(
             f"The best parameters so far (validation accuracy {solver.best_val_acc:.4f}) were saved to "
             f"{run_dir / 'model'}.npz and .json",

@@ -1,0 +1,99 @@
+"""Sweeps on the local back-end: results as trials end, failures, resumption, the best run folder,
+and trials that ``layerwise train --config`` repeats to the bit."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_limits
+from tests.sweep.helpers import MIXED, RANDOM, outcome, spec
+
+from layerwise.cli import main
+from layerwise.sweep import SweepError, run_sweep
+from layerwise.sweep.results import LOG, read_records
+
+
+def test_a_diverging_and_a_failing_trial_are_recorded_and_the_sweep_goes_on(tmp_path):
+    result = run_sweep(spec(MIXED), tmp_path / "s", workers=2, progress=None)
+    by_trial = {record["trial"]: record for record in result.records}
+    assert [by_trial[i]["status"] for i in range(4)] == ["ok", "diverged", "failed", "failed"]
+    assert by_trial[1]["error"].startswith("the loss became nan at iteration")
+    assert by_trial[3]["error"] == "ValueError: FullyConnectedNet: hidden_dims[0] must be >= 1, got 0"
+    assert by_trial[3]["best_val_acc"] is None
+    assert [record["status"] for record in result.records] == sorted(
+        (record["status"] for record in result.records), key=["ok", "diverged", "failed"].index
+    )
+    with open(tmp_path / "s" / "results.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0])[:6] == ["rank", "trial", "status", "seed", "hidden_dims", "learning_rate"]
+    assert {"best_val_acc", "error", "wall_seconds"} <= set(rows[0])
+    assert [int(row["trial"]) for row in rows] == [record["trial"] for record in result.records]
+    assert json.loads((tmp_path / "s" / "results.json").read_text())["trials"] == result.records
+    assert result.best["trial"] == result.records[0]["trial"] and result.best["status"] == "ok"
+
+
+def test_the_best_trial_is_a_run_folder_that_train_reproduces_to_the_bit(tmp_path, capsys):
+    result = run_sweep(spec(RANDOM), tmp_path / "s", workers=2, progress=None)
+    best = tmp_path / "s" / "best"
+    assert json.loads((best / "trial.json").read_text())["trial"] == result.best["trial"]
+    assert main(["evaluate", str(best)]) == 0
+    assert "Test accuracy" in capsys.readouterr().out
+
+    config = tmp_path / "trial.json"
+    config.write_text(json.dumps(result.best["config"]))
+    run = tmp_path / "run"
+    threads = result.best["threads"]  # BLAS's and layerwise's: OPENBLAS_NUM_THREADS=T layerwise train --threads T
+    with threadpool_limits(threads):
+        assert main(["train", "--config", str(config), "--run-dir", str(run), "--no-progress", "--threads", str(threads)]) == 0
+    with np.load(best / "model.npz") as swept, np.load(run / "model.npz") as trained:
+        assert sorted(swept.files) == sorted(trained.files)
+        for name in swept.files:
+            np.testing.assert_array_equal(swept[name], trained[name], err_msg=name)
+    assert json.loads((run / "metrics.json").read_text())["best_val_acc"] == result.best["best_val_acc"]
+
+
+def test_resume_runs_only_the_trials_not_recorded_and_ends_as_an_uninterrupted_sweep(tmp_path):
+    whole = run_sweep(spec(RANDOM), tmp_path / "whole", workers=1, progress=None)
+
+    def interrupt_after_two(record, seen=[]):
+        seen.append(record["trial"])
+        if len(seen) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(spec(RANDOM), tmp_path / "cut", workers=1, progress=None, on_result=interrupt_after_two)
+    assert sorted(read_records(tmp_path / "cut")) == [0, 1]
+    with open(tmp_path / "cut" / LOG, "a") as log:
+        log.write('{"trial": 2, "status": "ok"')  # a write cut short by a crash: ignored, trial 2 runs again
+    ran = []
+    resumed = run_sweep(None, tmp_path / "cut", resume=True, workers=1, progress=None, on_result=lambda r: ran.append(r["trial"]))
+    assert sorted(ran) == [2, 3] and resumed.ran == 2
+    assert outcome(resumed) == outcome(whole)
+
+    extended = run_sweep(None, tmp_path / "cut", resume=True, trials=5, workers=1, progress=None)
+    assert extended.ran == 1 and outcome(extended)[0]["trial"] in range(5) and len(extended.records) == 5
+
+
+def test_a_new_sweep_refuses_a_folder_that_holds_files(tmp_path):
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "x").write_text("")
+    with pytest.raises(SweepError, match="already holds files; use --resume"):
+        run_sweep(spec(RANDOM), tmp_path / "s", progress=None)
+
+
+def test_cli_sweep_writes_the_folder_and_prints_the_ranking(tmp_path, capsys):
+    sweep = tmp_path / "sweep.json"
+    sweep.write_text(json.dumps(RANDOM))
+    out = tmp_path / "out"
+    assert main(["sweep", str(sweep), "--out", str(out), "--trials", "2", "--epochs", "1", "--seed", "9"]) == 0
+    captured = capsys.readouterr()
+    assert "2 trials (2 ok, 0 diverged, 0 failed)" in captured.out and f"layerwise evaluate {out / 'best'}" in captured.out
+    assert "[2/2] trial" in captured.err
+    recorded = json.loads((out / "sweep.json").read_text())
+    assert recorded["seed"] == 9 and recorded["trials"] == 2 and recorded["base"]["epochs"] == 1
+    assert {"results.csv", "results.json", "trials.jsonl", "best", "sweep.json"} <= {p.name for p in out.iterdir()}
+    assert main(["sweep", "--resume", str(out), "--epochs", "3"]) == 2
+    assert "--resume continues the sweep recorded in" in capsys.readouterr().err
+    assert main(["sweep", "--resume", str(out), "--quiet"]) == 0
+    assert "0 run in" in capsys.readouterr().out
