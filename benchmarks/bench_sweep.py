@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from layerwise.cli import train
+from layerwise.cli import settings, train
 from layerwise.sweep import parse_sweep, run_sweep
 from layerwise.sweep.ray_backend import ray_available
 from layerwise.sweep.runner import default_cpus
@@ -50,7 +50,7 @@ def main() -> None:
     args = parser.parse_args()
     spec = parse_sweep(sweep_document(args.data, args.trials, args.num_training))
     start = time.perf_counter()
-    train.load_data(train.resolve_settings({**spec.base, "seed": 0}))
+    train.load_data(settings.resolve_settings({**spec.base, "seed": 0}))
     load = time.perf_counter() - start
     print(f"{cpu_name()}, {default_cpus()} CPUs; {args.trials} trials of 1 epoch on {args.num_training} images; "
           f"loading the data takes {load:.1f} s of each total; load average {os.getloadavg()[0]:.2f}")  # fmt: skip

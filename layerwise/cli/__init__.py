@@ -10,7 +10,7 @@ from .. import __version__
 from .._layers import kernels
 from ..checkpoint import CheckpointError
 from ..data_utils import CIFAR10FormatError, CIFAR10UnavailableError
-from . import demo, evaluate, gradcheck, predict, sweep, train
+from . import demo, evaluate, gradcheck, predict, settings, sweep, train
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         _say_if_numba_is_missing()
     try:
         return options["handler"](options)
-    except (train.CommandError, CheckpointError, CIFAR10UnavailableError, CIFAR10FormatError, ValueError, TypeError) as error:
+    except (settings.CommandError, CheckpointError, CIFAR10UnavailableError, CIFAR10FormatError, ValueError, TypeError) as error:
         if os.environ.get("LAYERWISE_DEBUG"):
             raise
         print(f"layerwise: error: {error}", file=sys.stderr)

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import train
+from . import settings as run_settings
 from .progress import format_duration
 
 RUNTIME = ("sweep", "trials", "workers", "threads", "backend", "address", "out", "resume", "metric", "quiet", "handler", "command")
@@ -30,22 +30,22 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("sweep", metavar="SWEEP.json", nargs="?", help="the sweep (not with --resume)")
     group = parser.add_argument_group("sweep")
-    group.add_argument("--trials", type=train._positive_threads, help="trials to run (default: the file's, else the grid's size, else 10)")
+    group.add_argument("--trials", type=run_settings.positive_int, help="trials to run (default: the file's, else the grid's size, else 10)")
     group.add_argument("--metric", help="best_val_acc (default), final_val_acc or final_train_acc")
-    group.add_argument("--workers", type=train._positive_threads, help="trials at once (default: one per core; Ray: the cluster's CPUs)")
-    group.add_argument("--threads", type=train._positive_threads, help="threads per trial (default: the cores shared out; Ray: 1)")
+    group.add_argument("--workers", type=run_settings.positive_int, help="trials at once (default: one per core; Ray: the cluster's CPUs)")
+    group.add_argument("--threads", type=run_settings.positive_int, help="threads per trial (default: the cores shared out; Ray: 1)")
     group.add_argument("--backend", choices=("local", "ray"), help="where the trials run (default local)")
     group.add_argument("--address", help="Ray: an existing cluster's address (default: a local Ray instance)")
     group.add_argument("--out", help="the sweep folder (default sweeps/DATE-TIME-NAME)")
     group.add_argument("--resume", metavar="DIR", help="continue the sweep in DIR, skipping the trials it recorded")
     group.add_argument("--quiet", action="store_true", help="no line per trial")
-    train.add_setting_arguments(parser)
+    run_settings.add_setting_arguments(parser)
     parser.set_defaults(handler=run)
 
 
 def _overrides(options: dict[str, Any]) -> dict[str, Any]:
     """Settings for the base, and the sweep's ``trials``, ``metric`` and ``seed`` (``--seed`` is the sweep's)."""
-    return {key: value for key, value in options.items() if key in train.SETTINGS or key in ("trials", "metric")}
+    return {key: value for key, value in options.items() if key in run_settings.SETTINGS or key in ("trials", "metric")}
 
 
 def run(options: dict[str, Any]) -> int:
@@ -57,7 +57,7 @@ def run(options: dict[str, Any]) -> int:
         given = sorted(key for key in options if key not in RUNTIME or key in ("sweep", "metric"))
         if given:
             raise SweepError(f"--resume continues the sweep recorded in {resume} (only --trials may change); "
-                             f"drop {['SWEEP.json' if key == 'sweep' else train.option_name(key) for key in given]}")  # fmt: skip
+                             f"drop {['SWEEP.json' if key == 'sweep' else run_settings.option_name(key) for key in given]}")  # fmt: skip
         spec, out_dir = None, Path(resume)
     else:
         if not options.get("sweep"):
@@ -95,7 +95,7 @@ def summary(result, top: int = 5) -> str:
     ]
     from ..sweep.spec import describe
 
-    config_keys = [key for key in records[0] if key in train.SETTINGS] if records else []
+    config_keys = [key for key in records[0] if key in run_settings.SETTINGS] if records else []
     for record in records[:top]:
         value = "-" if record.get(metric) is None else f"{record[metric]:.4f}"
         settings = describe({key: record[key] for key in config_keys if key != "seed"})

@@ -26,7 +26,7 @@ from . import local, ray_backend, results
 from .plot import plot_sweep
 from .progress import SweepProgress
 from .space import SweepError
-from .spec import SweepSpec, Trial, make_trials, parse_sweep
+from .spec import SweepSpec, make_trials, parse_sweep
 from .trial import TrialRun
 
 BACKENDS = ("local", "ray")

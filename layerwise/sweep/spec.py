@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..cli import train
+from ..cli import settings as run_settings
 from .space import Dimension, SweepError, default_trials, parse_space, trial_settings
 
 METRICS = ("best_val_acc", "final_val_acc", "final_train_acc")
@@ -81,13 +81,13 @@ def parse_sweep(document: Any, overrides: dict[str, Any] | None = None) -> Sweep
     base = document.get("base", {})
     if not isinstance(base, dict):
         raise SweepError(f"base must be a JSON object of settings, got {type(base).__name__}")
-    base = {**base, **{key: value for key, value in overrides.items() if key in train.SETTINGS and key != "seed"}}
+    base = {**base, **{key: value for key, value in overrides.items() if key in run_settings.SETTINGS and key != "seed"}}
     if "seed" in base:
         raise SweepError("base: 'seed' is the sweep's, not a setting of the trials: give it as the sweep's \"seed\" (or --seed)")
-    unknown = sorted(set(base) - set(train.SETTINGS))
+    unknown = sorted(set(base) - set(run_settings.SETTINGS))
     if unknown:
-        raise SweepError(f"base: unknown settings {unknown}; valid ones are {train.SETTINGS}")
-    space = parse_space(document.get("space", {}), train.SETTINGS)
+        raise SweepError(f"base: unknown settings {unknown}; valid ones are {run_settings.SETTINGS}")
+    space = parse_space(document.get("space", {}), run_settings.SETTINGS)
     trials = overrides.get("trials", document.get("trials"))
     trials = default_trials(space) if trials is None else trials
     if type(trials) is not int or trials < 1:
@@ -127,8 +127,8 @@ def make_trials(spec: SweepSpec) -> list[Trial]:
 
 def _resolve(base: dict[str, Any], settings: dict[str, Any], seed: int, what: str) -> dict[str, Any]:
     try:
-        return train.resolve_settings(copy.deepcopy({**base, **settings, "seed": seed}))
-    except train.CommandError as error:
+        return run_settings.resolve_settings(copy.deepcopy({**base, **settings, "seed": seed}))
+    except run_settings.CommandError as error:
         raise SweepError(f"{what}: {error}") from None
 
 

@@ -324,7 +324,9 @@ def test_settings_from_a_config_file_are_checked_too(tmp_path, capsys):
 
 
 def test_a_setting_only_the_solver_refuses_leaves_no_run_folder(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(train_command, "check_settings", lambda config: None)
+    from layerwise.cli import settings
+
+    monkeypatch.setattr(settings, "check_settings", lambda config: None)
     assert train_small(tmp_path / "run", "--lr-decay", "1.5") == 2
     assert "Solver: lr_decay must be a finite number in (0, 1], got 1.5" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()

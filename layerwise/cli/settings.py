@@ -1,0 +1,239 @@
+"""The settings of a training run: their defaults, their command-line options, and their checks.
+
+Shared by ``layerwise train`` and ``layerwise sweep``: a run's ``config.json`` holds one value for
+each of :data:`SETTINGS`; :func:`resolve_config` merges defaults, a ``--config`` file and options,
+and :func:`check_settings` refuses what cannot train, naming the option, before anything is
+loaded or written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..optim import HYPERPARAMETERS, UPDATE_RULES
+
+MODEL_CHOICES = ("two-layer", "fc", "three-layer-conv")
+
+# Settings every model shares, then each model's own defaults (they override the shared ones).
+COMMON_DEFAULTS: dict[str, Any] = {
+    "model": "two-layer",
+    "update_rule": "adam",
+    "learning_rate": 1e-3,
+    "lr_decay": 0.95,
+    "batch_size": 100,
+    "epochs": 5,
+    "reg": 0.0,
+    "dtype": "float32",
+    "num_train_samples": 1000,
+    "num_val_samples": None,
+    "num_training": None,
+    "num_validation": None,
+    "num_test": None,
+    "data": None,
+    "sample": False,
+    "download": True,
+    "seed": None,
+    "optim_config": {},
+}
+MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
+    # Tuned on CIFAR-10 (benchmarks/bench_cifar.py): raw pixels are large, so adam wants a small step.
+    "two-layer": {"hidden_dim": 500, "weight_scale": 1e-3, "learning_rate": 1e-4, "lr_decay": 0.8},
+    "fc": {"hidden_dims": [100, 100], "normalization": "batchnorm", "dropout_keep": 1.0, "weight_scale": 5e-2},
+    "three-layer-conv": {
+        "num_filters": 32, "filter_size": 7, "hidden_dim": 100, "weight_scale": 1e-3, "epochs": 1, "batch_size": 50,
+    },  # fmt: skip
+}
+MODEL_ONLY = {
+    "hidden_dim": ("two-layer", "three-layer-conv"),
+    "hidden_dims": ("fc",),
+    "normalization": ("fc",),
+    "dropout_keep": ("fc",),
+    "num_filters": ("three-layer-conv",),
+    "filter_size": ("three-layer-conv",),
+}
+SETTINGS = sorted(set(COMMON_DEFAULTS) | set(MODEL_ONLY) | {"weight_scale"})
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an int >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an int >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an int >= 1, got {text!r}")
+    return value
+
+
+class CommandError(Exception):
+    """A user error on the command line: printed without a traceback, exit status 2."""
+
+
+def add_setting_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add an option for every setting (the keys of a run's ``config.json``) to ``parser``.
+
+    The parser must have ``argument_default=argparse.SUPPRESS``, so that only the options given
+    appear in the parsed arguments (``train`` and ``sweep`` merge them over other settings).
+    """
+    model = parser.add_argument_group("model")
+    model.add_argument("--model", choices=MODEL_CHOICES, help="architecture (default: two-layer)")
+    model.add_argument("--hidden-dim", type=int, dest="hidden_dim", help="hidden units (two-layer: default 500; three-layer-conv: 100)")
+    model.add_argument("--hidden-dims", type=_int_list, dest="hidden_dims", help="fc hidden sizes, comma-separated (default 100,100)")
+    model.add_argument("--normalization", choices=("none", "batchnorm", "layernorm"), help="fc normalization (default batchnorm)")
+    model.add_argument("--dropout-keep", type=float, dest="dropout_keep", help="fc dropout keep probability (default 1: no dropout)")
+    model.add_argument("--num-filters", type=int, dest="num_filters", help="conv filters (default 32)")
+    model.add_argument("--filter-size", type=int, dest="filter_size", help="conv filter size (default 7)")
+    model.add_argument("--weight-scale", type=float, dest="weight_scale", help="std of the initial weights")
+    model.add_argument("--reg", type=float, help="L2 strength (default 0)")
+    model.add_argument("--dtype", choices=("float32", "float64"), help="compute dtype (default float32)")
+    training = parser.add_argument_group("training")
+    training.add_argument("--update-rule", choices=sorted(UPDATE_RULES), dest="update_rule", help="default adam")
+    training.add_argument("--learning-rate", "--lr", type=float, dest="learning_rate", help="default 1e-3 (two-layer: 1e-4)")
+    training.add_argument("--lr-decay", type=float, dest="lr_decay", help="per-epoch factor (default 0.95; two-layer: 0.8)")
+    training.add_argument("--optim-config", type=_json_object, dest="optim_config",
+                          help="other update-rule settings as JSON, e.g. '{\"momentum\": 0.95}' or '{\"beta1\": 0.8}'")
+    training.add_argument("--batch-size", type=int, dest="batch_size", help="default 100 (50 for three-layer-conv)")
+    training.add_argument("--epochs", type=int, help="default 5 (1 for three-layer-conv)")
+    training.add_argument("--num-train-samples", type=int, dest="num_train_samples", help="examples for the train accuracy (default 1000)")
+    training.add_argument("--num-val-samples", type=int, dest="num_val_samples", help="examples for the val accuracy (default all)")
+    training.add_argument("--seed", type=int, help="random seed (default: a fresh one, recorded in config.json)")
+    data = parser.add_argument_group("data")
+    data.add_argument("--data", help="CIFAR-10 archive or cifar-10-batches-py folder (else $LAYERWISE_DATA, the cache, a download)")
+    data.add_argument("--sample", action="store_true", help="use the embedded sample even if the full data is available")
+    data.add_argument("--no-download", action="store_false", dest="download", help="never download CIFAR-10")
+    data.add_argument("--num-training", type=int, dest="num_training", help="training images (default 49000; sample: 1800)")
+    data.add_argument("--num-validation", type=int, dest="num_validation", help="validation images (default 1000; sample: 100)")
+    data.add_argument("--num-test", type=int, dest="num_test", help="test images (default 1000)")
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected at least one size, got {text!r}")
+    return values
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r} ({error})") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}")
+    return value
+
+
+def resolve_config(options: dict[str, Any]) -> dict[str, Any]:
+    """Merge defaults < config file < command-line options, and check the result."""
+    given = {key: value for key, value in options.items() if key in SETTINGS}
+    if options.get("config"):
+        path = Path(options["config"])
+        try:
+            from_file = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as error:
+            raise CommandError(f"--config: cannot read {path}: {error}") from None
+        if not isinstance(from_file, dict):
+            raise CommandError(f"--config: {path} must hold a JSON object of settings")
+        unknown = sorted(set(from_file) - set(SETTINGS))
+        if unknown:
+            raise CommandError(f"--config: unknown settings {unknown} in {path}; valid ones are {SETTINGS}")
+        given = {**from_file, **given}
+    return resolve_settings(given)
+
+
+def resolve_settings(given: dict[str, Any]) -> dict[str, Any]:
+    """Every setting of a run: the model's defaults < ``given``; checked, and a fresh seed if none.
+
+    Parameters
+    ----------
+    given : dict
+        Settings keyed as in a run's ``config.json`` (each a key of ``SETTINGS``).
+
+    Raises
+    ------
+    CommandError
+        Naming the option of a setting that is unknown, does not apply to the model, or cannot train.
+    """
+    unknown = sorted(set(given) - set(SETTINGS))
+    if unknown:
+        raise CommandError(f"unknown settings {unknown}; valid ones are {SETTINGS}")
+    model = given.get("model", COMMON_DEFAULTS["model"])
+    if model not in MODEL_CHOICES:
+        raise CommandError(f"model must be one of {list(MODEL_CHOICES)}, got {model!r}")
+    for key in given:
+        if key in MODEL_ONLY and model not in MODEL_ONLY[key]:
+            raise CommandError(f"--{key.replace('_', '-')} applies to {' and '.join(MODEL_ONLY[key])} only, not to {model}")
+    config = {**COMMON_DEFAULTS, **MODEL_DEFAULTS[model], **given}
+    if config.get("normalization") == "none":
+        config["normalization"] = None
+    if config["seed"] is None:
+        config["seed"] = int(np.random.SeedSequence().entropy % (2**31))
+    check_settings(config)
+    return config
+
+
+# The range of every real-valued setting: (low, high, low_open, high_open), as in _validation.real_value.
+REAL_RANGES: dict[str, tuple[float, float | None, bool, bool]] = {
+    "learning_rate": (0.0, None, True, False),
+    "lr_decay": (0.0, 1.0, True, False),
+    "weight_scale": (0.0, None, False, False),
+    "reg": (0.0, None, False, False),
+    "dropout_keep": (0.0, 1.0, True, False),
+}
+
+
+def option_name(key: str) -> str:
+    """The command-line option of a setting: ``learning_rate`` -> ``--learning-rate``."""
+    return "--" + key.replace("_", "-")
+
+
+def check_settings(config: dict[str, Any]) -> None:
+    """Refuse a setting that cannot train, naming its option, before anything is loaded or written."""
+    for key in ("epochs", "batch_size", "num_train_samples", "num_val_samples"):
+        value = config[key]
+        if (value is not None or key != "num_val_samples") and (type(value) is not int or value < 1):
+            raise CommandError(f"{option_name(key)} must be a positive integer, got {value!r}")
+    for key, (low, high, low_open, high_open) in REAL_RANGES.items():
+        if key in config:
+            _check_real(option_name(key), config[key], low, high, low_open, high_open)
+    rule = config["update_rule"]
+    if rule not in UPDATE_RULES:
+        raise CommandError(f"--update-rule must be one of {sorted(UPDATE_RULES)}, got {rule!r}")
+    _check_optim_config(rule, config["optim_config"])
+
+
+def _check_real(option: str, value: Any, low: float, high: float | None, low_open: bool, high_open: bool) -> None:
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    below = number and (value <= low if low_open else value < low)
+    above = number and high is not None and (value >= high if high_open else value > high)
+    if not number or not np.isfinite(value) or below or above:
+        if high is None:
+            expected = f"{'>' if low_open else '>='} {low:g}"
+        else:
+            expected = f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        raise CommandError(f"{option} must be a finite number {expected}, got {value!r}")
+
+
+def _check_optim_config(rule: str, optim_config: Any) -> None:
+    if not isinstance(optim_config, dict):
+        raise CommandError(f"--optim-config must be a JSON object, got {optim_config!r}")
+    if "learning_rate" in optim_config:
+        raise CommandError("--optim-config: give the learning rate with --learning-rate, not as 'learning_rate'")
+    valid = sorted(set(HYPERPARAMETERS[rule]) - {"learning_rate"})
+    unknown = sorted(set(optim_config) - set(valid))
+    if unknown:
+        others = f"valid ones are {valid}" if valid else f"{rule} has none besides --learning-rate"
+        raise CommandError(f"--optim-config: unknown settings {unknown} for --update-rule {rule}; {others}")
+    scratch = np.zeros(1)
+    try:  # the rule's own checks: finite values in each setting's range
+        UPDATE_RULES[rule](scratch, scratch, dict(optim_config))
+    except (TypeError, ValueError) as error:
+        raise CommandError(f"--optim-config: {error}") from None
