@@ -12,7 +12,9 @@ computing ``dx`` and return ``None`` in its place.
 from __future__ import annotations
 
 from . import _validation as v
+from ._layers.batchnorm_relu import spatial_batchnorm_relu_backward, spatial_batchnorm_relu_forward
 from ._layers.conv_pool import ConvPoolCache, conv_pool_forward, conv_pool_relu_backward
+from ._layers.conv_fast import conv_backward_fast_weights
 from .fast_layers import conv_backward_fast, conv_forward_fast
 from .layers import (
     affine_backward,
@@ -23,8 +25,6 @@ from .layers import (
     layernorm_forward,
     relu_backward,
     relu_forward,
-    spatial_batchnorm_backward,
-    spatial_batchnorm_forward,
 )
 
 __all__ = [
@@ -40,6 +40,8 @@ __all__ = [
     "conv_relu_pool_backward",
     "conv_bn_relu_forward",
     "conv_bn_relu_backward",
+    "spatial_batchnorm_relu_forward",
+    "spatial_batchnorm_relu_backward",
 ]
 
 
@@ -135,16 +137,20 @@ def conv_relu_pool_backward(dout, cache, *, input_grad=True):
 
 
 def conv_bn_relu_forward(x, w, b, gamma, beta, conv_param, bn_param):
-    """conv -> spatial batchnorm -> ReLU. gamma, beta (F,)."""
+    """conv -> spatial batchnorm -> ReLU. gamma, beta (F,). The batchnorm and the ReLU run as one
+    layer, :func:`spatial_batchnorm_relu_forward`."""
     a, conv_cache = conv_forward_fast(x, w, b, conv_param)
-    normed, bn_cache = spatial_batchnorm_forward(a, gamma, beta, bn_param)
-    out, relu_cache = relu_forward(normed)
-    return out, (conv_cache, bn_cache, relu_cache)
+    out, bn_relu_cache = spatial_batchnorm_relu_forward(a, gamma, beta, bn_param)
+    return out, (conv_cache, bn_relu_cache)
 
 
-def conv_bn_relu_backward(dout, cache):
-    """Backward of :func:`conv_bn_relu_forward`; returns ``dx, dw, db, dgamma, dbeta``."""
-    conv_cache, bn_cache, relu_cache = cache
-    dnormed, dgamma, dbeta = spatial_batchnorm_backward(relu_backward(dout, relu_cache), bn_cache)
-    dx, dw, db = conv_backward_fast(dnormed, conv_cache)
+def conv_bn_relu_backward(dout, cache, *, input_grad=True):
+    """Backward of :func:`conv_bn_relu_forward`; returns ``dx, dw, db, dgamma, dbeta`` (``dx``
+    None without ``input_grad``)."""
+    conv_cache, bn_relu_cache = v.cache_tuple("conv_bn_relu_backward", cache, 2)
+    da, dgamma, dbeta = spatial_batchnorm_relu_backward(dout, bn_relu_cache)
+    if input_grad:
+        dx, dw, db = conv_backward_fast(da, conv_cache)
+    else:
+        dx, (dw, db) = None, conv_backward_fast_weights(da, conv_cache)
     return dx, dw, db, dgamma, dbeta

@@ -34,6 +34,8 @@ from layerwise.layer_utils import (
     conv_relu_forward,
     conv_relu_pool_backward,
     conv_relu_pool_forward,
+    spatial_batchnorm_relu_backward,
+    spatial_batchnorm_relu_forward,
 )
 from layerwise.layers import (
     affine_backward,
@@ -246,6 +248,11 @@ def _conv_bn_relu(rng):
     return [x, w, b, gamma, beta, {"stride": 1, "pad": 1}, {"mode": "train"}]
 
 
+def _spatial_batchnorm_relu(rng):
+    x = rng.standard_normal((3, 4, 3, 5)) * 2 + 1
+    return [x, rng.standard_normal(4), rng.standard_normal(4), {"mode": "train"}]
+
+
 # A bias before batch norm is cancelled by the mean subtraction: its gradient is 0.
 SANDWICHES = {
     "affine_bn_relu": Row(
@@ -254,6 +261,13 @@ SANDWICHES = {
     "affine_ln_relu": Row(affine_ln_relu_forward, affine_ln_relu_backward, _sandwich(affine_ln_relu_forward, _affine_ln_relu), range(5), (1e-6,) * 5),
     "conv_bn_relu": Row(
         conv_bn_relu_forward, conv_bn_relu_backward, _sandwich(conv_bn_relu_forward, _conv_bn_relu), range(5), (1e-6, 1e-6, Zero(), 1e-6, 1e-6)
+    ),
+    "spatial_batchnorm_relu": Row(
+        spatial_batchnorm_relu_forward,
+        spatial_batchnorm_relu_backward,
+        _sandwich(spatial_batchnorm_relu_forward, _spatial_batchnorm_relu),
+        range(3),
+        (1e-7,) * 3,
     ),
 }
 

@@ -97,19 +97,23 @@ def _eps(func: str, dict_name: str, params: dict) -> float:
     return v.real_entry(func, dict_name, params, "eps", default=1e-5, low=0.0, low_open=True)
 
 
-def _batch_statistics(
-    func: str, x: np.ndarray, bn_param: dict, axes: tuple[int, ...], stats_shape: tuple[int, ...]
-) -> tuple[np.ndarray, np.ndarray, tuple[int, ...] | None]:
-    """Normalize x with batch statistics (train) or running ones (test); update bn_param in train mode.
+class BatchnormSettings(NamedTuple):
+    """``bn_param`` read and checked: its mode, eps, momentum and running statistics, shape (C,)."""
 
-    Returns ``xhat``, ``inv_std`` and the axes the statistics came from (``None`` in test mode).
-    """
+    mode: str
+    eps: float
+    momentum: float
+    running_mean: np.ndarray
+    running_var: np.ndarray
+
+
+def batchnorm_settings(func: str, x: np.ndarray, bn_param: dict, C: int) -> BatchnormSettings:
+    """Check ``bn_param`` for a batchnorm of C features over x; missing running statistics are zeros."""
     bn_param = v.param_dict(func, "bn_param", bn_param)
     mode = v.mode_entry(func, "bn_param", bn_param)
     eps = _eps(func, "bn_param", bn_param)
     momentum = v.real_entry(func, "bn_param", bn_param, "momentum", default=0.9, low=0.0, high=1.0)
-    C = stats_shape[0]
-    running = {}
+    running = []
     for key in ("running_mean", "running_var"):
         value = bn_param.get(key)
         if value is None:
@@ -117,21 +121,46 @@ def _batch_statistics(
         else:
             value = v.float_array(func, f"bn_param[{key!r}]", value)
             v.check_shape(func, f"bn_param[{key!r}]", value, (C,))
-        running[key] = value
+        running.append(value)
+    if mode == "train" and x.shape[0] < 1:
+        raise ValueError(f"{func}: x must hold at least one example in train mode, got shape {x.shape}")
+    return BatchnormSettings(mode, eps, momentum, *running)
+
+
+def update_running_statistics(
+    bn_param: dict, settings: BatchnormSettings, mean: np.ndarray, var: np.ndarray, dtype: np.dtype
+) -> None:
+    """Move ``bn_param``'s running statistics towards the batch's ``mean`` and ``var`` (C,).
+    Called only after every check passed: bn_param is the one documented mutable input."""
+    momentum = settings.momentum
+    bn_param["running_mean"] = (momentum * settings.running_mean + (1 - momentum) * mean).astype(dtype)
+    bn_param["running_var"] = (momentum * settings.running_var + (1 - momentum) * var).astype(dtype)
+
+
+def keep_running_statistics(bn_param: dict, settings: BatchnormSettings) -> None:
+    """In test mode, record the (zero) running statistics a bn_param without them was used with."""
+    bn_param.setdefault("running_mean", settings.running_mean)
+    bn_param.setdefault("running_var", settings.running_var)
+
+
+def _batch_statistics(
+    func: str, x: np.ndarray, bn_param: dict, axes: tuple[int, ...], stats_shape: tuple[int, ...]
+) -> tuple[np.ndarray, np.ndarray, tuple[int, ...] | None]:
+    """Normalize x with batch statistics (train) or running ones (test); update bn_param in train mode.
+
+    Returns ``xhat``, ``inv_std`` and the axes the statistics came from (``None`` in test mode).
+    """
+    C = stats_shape[0]
+    settings = batchnorm_settings(func, x, bn_param, C)
     keepdims_shape = tuple(1 if axis in axes else size for axis, size in enumerate(x.shape))
-    if mode == "train":
-        if x.shape[0] < 1:
-            raise ValueError(f"{func}: x must hold at least one example in train mode, got shape {x.shape}")
-        xhat, inv_std, mean, var = _normalize(x, axes, eps)
-        # Written only after every check passed: bn_param is the one documented mutable input.
-        bn_param["running_mean"] = (momentum * running["running_mean"] + (1 - momentum) * mean.reshape(C)).astype(x.dtype)
-        bn_param["running_var"] = (momentum * running["running_var"] + (1 - momentum) * var.reshape(C)).astype(x.dtype)
+    if settings.mode == "train":
+        xhat, inv_std, mean, var = _normalize(x, axes, settings.eps)
+        update_running_statistics(bn_param, settings, mean.reshape(C), var.reshape(C), x.dtype)
         return xhat, inv_std, axes
-    mean = running["running_mean"].astype(x.dtype, copy=False).reshape(keepdims_shape)
-    var = running["running_var"].astype(x.dtype, copy=False).reshape(keepdims_shape)
-    inv_std = 1.0 / np.sqrt(var + x.dtype.type(eps))
-    bn_param.setdefault("running_mean", running["running_mean"])
-    bn_param.setdefault("running_var", running["running_var"])
+    mean = settings.running_mean.astype(x.dtype, copy=False).reshape(keepdims_shape)
+    var = settings.running_var.astype(x.dtype, copy=False).reshape(keepdims_shape)
+    inv_std = 1.0 / np.sqrt(var + x.dtype.type(settings.eps))
+    keep_running_statistics(bn_param, settings)
     return (x - mean) * inv_std, inv_std, None
 
 

@@ -66,6 +66,7 @@ import os
 import numpy as np
 
 from . import registry
+from .batchnorm import channel_moments, gated_input_grad, gated_sums, scale_shift_relu
 from .col2im import col2im_compact, col2im_wide
 from .direct import direct_conv, direct_weight_grads
 from .pool import pool_2x2_code, scatter_2x2, scatter_add
@@ -73,6 +74,10 @@ from .winograd_tiles import to_pixel_major, winograd_gradient_tiles, winograd_in
 
 __all__ = [
     "available",
+    "channel_moments",
+    "gated_input_grad",
+    "gated_sums",
+    "scale_shift_relu",
     "col2im_compact",
     "col2im_wide",
     "direct_conv",
