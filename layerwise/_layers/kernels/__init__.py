@@ -4,50 +4,38 @@ Each replaces a pass that NumPy makes as many small, strided calls, each taking 
 GIL, or as a data-dependent scatter; the kernel makes it in one pass without the GIL, on the
 layers' threads, and gives the NumPy path's results to the bit (the tests compare them), except
 :func:`direct_conv` and :func:`direct_weight_grads`, which replace whole im2col products and sum
-in their own order (the tests compare them with im2col's results up to rounding):
+in their own order (the tests compare them with im2col's results up to rounding), and those of
+the fused batchnorm + ReLU, whose sums run in float64 (compared with the composed layers up to
+rounding):
 
 * :func:`pool_2x2_code`: the fused 2x2 max pool of a convolution's output chunk (bias added) with
-  each window's first-maximum offset (:mod:`.conv_pool`): 70 us against NumPy's dozen passes'
-  450 us for a group of 12 ThreeLayerConvNet images (32 filters, 32x32);
-* :func:`scatter_2x2`: its backward, the ReLU-gated gradient written through those offsets: 250 us
-  against 350 us;
+  each window's first-maximum offset (:mod:`.conv_pool`), where NumPy makes a dozen passes;
+* :func:`scatter_2x2`: its backward, the ReLU-gated gradient written through those offsets;
 * :func:`scatter_add`: the standalone max pool's backward scatter through its flat indices
-  (:mod:`.pool_fast`): 0.36 ms against 0.55 ms (50 images, 32 channels, 32x32, two threads); used
-  only once Numba is loaded (:func:`loaded`), as it alone does not repay the load;
+  (:mod:`.pool_fast`), float32 only: it alone does not repay loading Numba for a float64 cell;
 * :func:`col2im_wide`: the convolution's column gradients summed back onto the pixels, wide column
-  layout (:mod:`.conv_fast`), one image channel at a time in L1: 0.045 ms against NumPy's 0.22 ms
-  for a chunk of 3 images of 16 channels 32x32;
+  layout (:mod:`.conv_im2col`), one image channel at a time in L1;
 * :func:`col2im_compact`: the same for the compact layout (strided layers), into the padded
-  image's phase planes, where every addition is a contiguous run: 0.46 ms against NumPy's
-  0.79 ms for a chunk of 7 images of a 32->64 channel stride-2 layer (float32), 0.22 against
-  0.49 ms for 37 images of the notebook's (float64);
+  image's phase planes, where every addition is a contiguous run;
 * :func:`to_pixel_major`, :func:`winograd_input_tiles`, :func:`winograd_output_tiles`,
   :func:`winograd_gradient_tiles`: the Winograd transforms (:mod:`.winograd`), each tile's in one
-  pass over contiguous runs of (image, channel) instead of NumPy's eight passes over the whole
-  chunk each way: the forward of a 32->32 channel 16x16 convolution (batch 128) in 0.70x the time
-  on one thread and 0.53x on two, 64->64 16x16 in 0.74x and 0.69x; their backward passes (dx is a
-  Winograd forward) 0.74-0.91x, the weight gradients' transform of dout 0.10 ms against 0.19 ms
-  a chunk at 64->64 16x16;
+  pass over contiguous runs of (image, channel) instead of NumPy's eight passes over the chunk;
 * :func:`direct_conv`: a stride-1 convolution computed directly, without im2col columns
-  (:mod:`.conv_fast`): each filter tap's input is one contiguous run of a padded image, and four
-  filters' outputs are summed from three runs at a time, the multiply-adds fused. Against the
-  im2col product (columns, product, copy out; medians of 7 alternations, float32, ms, one thread /
-  two): 3->16 channels 32x32 batch 128 2.57 vs 3.39 / 1.55 vs 2.41; 16->16 32x32 7.42 vs 11.74 /
-  5.06 vs 7.91; ThreeLayerConvNet's 7x7 3->32 (batch 50) 7.35 vs 8.49 / 4.39 vs 5.20; 16->32
-  32x32 17.8 vs 18.4 / 11.0 vs 13.1;
+  (:mod:`.conv_direct`): each filter tap's input is one contiguous run of a padded image, and four
+  filters' outputs are summed from three runs at a time, the multiply-adds fused;
 * :func:`direct_weight_grads`: the weight and bias gradients of such a layer the same way, each
-  a dot product of the upstream gradient with a tap's run, twelve at a time: against the im2col
-  columns and products (``conv_backward_fast_weights``, medians of 5 alternations, ms, one
-  thread / two): 3->16 32x32 2.28 vs 5.12 / 1.65 vs 6.53; 16->16 32x32 7.72 vs 13.18 / 4.62 vs
-  9.37; the 7x7 3->32 6.53 vs 9.18 / 3.47 vs 5.49. With dx as a direct convolution of the
-  upstream gradient, the whole backward pass of 3->16 32x32 took 0.60x / 0.43x the time, 16->16
-  0.61x / 0.62x.
+  a dot product of the upstream gradient with a tap's run, twelve at a time;
+* :func:`channel_moments`, :func:`scale_shift_relu`, :func:`gated_sums`,
+  :func:`gated_input_grad`: the fused spatial batchnorm + ReLU (:mod:`.batchnorm_relu`), two
+  passes each way where NumPy makes a dozen.
+
+What each saved, measured when it was written, is in benchmarks/README.md ("Design measurements").
 
 The kernels are grouped by family, one module each: :mod:`.pool`, :mod:`.col2im`,
-:mod:`.winograd_tiles`, :mod:`.direct`; :mod:`.registry` is the table of them all, which compiles
-each on first use and drives :func:`warm_up`.
+:mod:`.winograd_tiles`, :mod:`.direct`, :mod:`.batchnorm`; :mod:`.registry` is the table of them
+all, which compiles each on first use and drives :func:`warm_up`.
 
-They are used when Numba is installed (``pip install 'layerwise[fast]'``). Without Numba, or with
+They are used when Numba (a dependency of layerwise) can be imported. Without Numba, or with
 ``LAYERWISE_NO_NUMBA=1``, :data:`available` is False and nothing here runs; with it, Numba is
 imported and each kernel compiled (or loaded from its on-disk cache) on first use: about a second
 and 100+ MB the first time in a process (:func:`warm_up` pays it up front), milliseconds for each

@@ -24,8 +24,8 @@ def col2im_wide(dcols, pitch, pad, dx):  # pragma: no cover (compiled)
     from, as the NumPy path sums them: each run ``dcols[c, i, j, n]`` added, in (i, j) order, onto
     a zeroed padded image at ``i * pitch + j``, whose interior is then ``dx[n, c]``. One image
     channel at a time, so the padded image stays in L1 and every addition is a long contiguous run
-    (a gather of each pixel's terms, row by row, took 2-5x as long: 9 runs of W_out per output row
-    rather than 9 of H_out * pitch per channel). Runs that reach past the channel's padded image
+    (a gather of each pixel's terms, row by row, was slower: 9 runs of W_out per output row rather
+    than 9 of H_out * pitch per channel). Runs that reach past the channel's padded image
     (into the next channel's, in the NumPy path's shared buffer) carry only dropped grid columns,
     zeros, which change no sum that starts from +0.0."""
     C, HH, WW, m, Q = dcols.shape
@@ -55,7 +55,7 @@ def col2im_compact(dcols, stride, pad, dx):  # pragma: no cover (compiled)
     channel at a time, into its padded image split into s x s phase planes (plane (a, b) holds the
     padded pixels (s * r + a, s * q + b)): offset (i, j) of output row y lands on the contiguous
     run ``[j // s, j // s + W_out)`` of row ``y + i // s`` of plane (i % s, j % s), where NumPy
-    adds a strided slice (1.6-2.2x as long). Each pixel's terms are added in the same order, so
+    adds a strided slice. Each pixel's terms are added in the same order, so
     the sums are NumPy's to the bit; terms landing on the padding are dropped."""
     C, HH, WW, m, H_out, W_out = dcols.shape
     H, W = dx.shape[2], dx.shape[3]

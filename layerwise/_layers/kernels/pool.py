@@ -35,7 +35,7 @@ def pool_2x2_code(grid, bias, pooled, code):  # pragma: no cover (compiled)
     its first NaN if it holds one).
 
     Written as selects rather than branches: which element of a window is largest is a coin toss
-    the branch predictor loses (330 us -> 70 us for a group of 12 ThreeLayerConvNet images)."""
+    the branch predictor loses."""
     m, F, H_out, W_out = pooled.shape
     for f in range(F):
         b = bias[f]
@@ -81,12 +81,10 @@ def _scatter_2x2(code, grad_bits, relu_input, target_bits):  # pragma: no cover 
     """target (F, m, H, W): zeros, then for each 2x2 window (stride 2) ``grad`` at its offset
     ``code`` where ``relu_input > 0`` (the ReLU's gate). code, grad, relu_input (m, F, H_out,
     W_out), images first as the layer's arrays have them: slices of those are contiguous, which
-    halves the time against transposed views (2.0 -> 1.0 ms a ThreeLayerConvNet backward), whose
-    generic strides keep the loops from vectorising. ``grad`` and ``target`` come as integer views
+    halves the time against transposed views, whose generic strides keep the loops from vectorising. ``grad`` and ``target`` come as integer views
     of their bits, so that the gate is a bitwise AND with all ones or all zeros (exact for inf and
     NaN, as :func:`..masking.select`), in a loop of its own that compiles without branches: a gate
-    open for about half the windows at random is what a branch predictor handles worst (510 us ->
-    250 us for 12 images, 32 filters)."""
+    open for about half the windows at random is what a branch predictor handles worst."""
     m, F, H_out, W_out = code.shape
     H, W = target_bits.shape[2], target_bits.shape[3]
     gated = np.empty(W_out, dtype=grad_bits.dtype)
