@@ -15,6 +15,9 @@ import numpy as np
 
 from . import _validation as v
 
+AUGMENTATIONS = ("crop-flip",)
+"""The augmentations :func:`make_augmentation` builds by name (the command line's ``--augment``)."""
+
 PAD_MODES = ("reflect", "edge", "constant")
 """How the border is filled, as :func:`numpy.pad` names it: ``reflect`` mirrors without repeating
 the edge (PyTorch's ``reflect``), ``edge`` repeats it (``replicate``), ``constant`` pads zeros."""
@@ -102,6 +105,18 @@ class RandomCropFlip:
             self._rng.bit_generator.state = copy.deepcopy(state)
         except (TypeError, ValueError, KeyError) as error:
             raise ValueError(f"{func}: state is not a valid {expected} state ({error})") from None
+
+
+def make_augmentation(name: str | None, seed: int | None) -> RandomCropFlip | None:
+    """The augmentation a name in :data:`AUGMENTATIONS` stands for (None for None), seeded with ``seed``.
+
+    ``crop-flip``: ``RandomCropFlip(pad=4, flip=True, mode="reflect")``, the usual CIFAR-10 recipe.
+    """
+    if name is None:
+        return None
+    if name not in AUGMENTATIONS:
+        raise ValueError(f"make_augmentation: name must be one of {list(AUGMENTATIONS)} or None, got {v.describe(name)}")
+    return RandomCropFlip(pad=4, flip=True, mode="reflect", seed=seed)
 
 
 def state_of(augment: Any) -> Any:

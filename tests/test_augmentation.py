@@ -134,3 +134,13 @@ def test_the_padding_of_the_first_call_is_not_kept_between_calls():
     assert augment(_batch(shape=(2, 1, 4, 4))).shape == (2, 1, 4, 4)
     assert augment(_batch(shape=(3, 2, 5, 7))).shape == (3, 2, 5, 7)
     assert repr(augment) == "RandomCropFlip(pad=1, flip=True, mode='reflect', seed=0)"
+
+
+def test_make_augmentation_builds_the_named_recipe():
+    from layerwise.augmentation import make_augmentation
+
+    assert make_augmentation(None, 3) is None
+    augment = make_augmentation("crop-flip", 3)
+    assert repr(augment) == "RandomCropFlip(pad=4, flip=True, mode='reflect', seed=3)"
+    with pytest.raises(ValueError, match=r"make_augmentation: name must be one of \['crop-flip'\] or None, got 'cutout'"):
+        make_augmentation("cutout", 3)
