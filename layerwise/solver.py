@@ -160,8 +160,9 @@ class Solver:
             raise ValueError(f"Solver: lr_decay must be 1.0 when lr_schedule sets the learning rate, got {self.lr_decay!r}")
         if self.lr_schedule is not None and not callable(self.lr_schedule):
             v.param_dict("Solver", "lr_schedule", self.lr_schedule)
-            self.lr_schedule = json.loads(json.dumps(self.lr_schedule))  # a copy, as a checkpoint holds it
-        self._schedule()  # a bad spec fails here, not mid-training
+            self._schedule()  # a bad spec fails here, not mid-training
+            # A copy as a checkpoint holds it; make_schedule let through only NumPy scalars besides JSON's types.
+            self.lr_schedule = json.loads(json.dumps(self.lr_schedule, default=lambda scalar: scalar.item()))
         self._reset()
 
     def _check_optim_config(self) -> None:

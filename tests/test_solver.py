@@ -288,3 +288,9 @@ def test_a_checkpoint_of_another_schedule_or_augmentation_is_refused(tmp_path):
     with pytest.raises(ValueError, match=r"it holds an augmentation state, but augment=None keeps none"):
         plain.load_checkpoint(tmp_path / "run_epoch_1")
     assert plain.epoch == 0
+
+
+def test_a_schedule_spec_of_numpy_scalars_is_kept_as_json():
+    spec = {"name": "step", "every": np.int64(2), "factor": np.float32(0.5)}
+    solver = Solver(TwoLayerNet(input_dim=192), _small_data(), num_epochs=2, batch_size=10, lr_schedule=spec, verbose=False)
+    assert solver.lr_schedule == {"name": "step", "every": 2, "factor": 0.5} and type(solver.lr_schedule["every"]) is int
