@@ -14,6 +14,7 @@ Each rule has the signature ``rule(w, dw, config=None) -> (next_w, config)``:
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import numpy as np
@@ -65,10 +66,7 @@ def adam(w, dw, config=None):
     state ``m``, ``v`` (zeros) and ``t`` (step count, 0; incremented before it is used).
     """
     w, dw, config = _start("adam", w, dw, config)
-    t = config.get("t", 0)
-    if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or t < 0:
-        raise ValueError(f"adam: config['t'] must be a non-negative int, got {v.describe(t)}")
-    t = int(t) + 1
+    t = _next_step("adam", config)
     beta1, beta2 = config["beta1"], config["beta2"]
     m = _cast(beta1 * config["m"] + (1 - beta1) * dw, w)
     second = _cast(beta2 * config["v"] + (1 - beta2) * dw * dw, w)
@@ -78,11 +76,66 @@ def adam(w, dw, config=None):
     return _cast(w - config["learning_rate"] * m_hat / (np.sqrt(v_hat) + config["epsilon"]), w), config
 
 
+def sgd_nesterov(w, dw, config=None):
+    """SGD with Nesterov momentum, as ``torch.optim.SGD(nesterov=True)``, with optional weight decay.
+
+    ::
+
+        g = dw + coupled_weight_decay * w
+        momentum_buffer = momentum * momentum_buffer + g
+        next_w = w - learning_rate * (g + momentum * momentum_buffer) - learning_rate * weight_decay * w
+
+    config: ``learning_rate`` (1e-2), ``momentum`` (0.9, in [0, 1)), ``weight_decay`` (0),
+    ``coupled_weight_decay`` (0), ``momentum_buffer`` (state, zeros).
+
+    The buffer averages gradients, not steps (unlike ``sgd_momentum``'s ``velocity``), so a new
+    learning rate takes effect at once, as a schedule expects. The two decays differ:
+
+    - ``coupled_weight_decay`` is PyTorch's SGD ``weight_decay``: ``wd * w`` joins the gradient
+      and so the momentum buffer (L2 regularisation of every parameter, biases included). Use it
+      to reproduce a PyTorch recipe, e.g. ``SGD(nesterov=True, weight_decay=5e-4)`` is
+      ``{"momentum": 0.9, "coupled_weight_decay": 5e-4}``.
+    - ``weight_decay`` is decoupled (Loshchilov & Hutter): ``w`` shrinks by
+      ``learning_rate * weight_decay * w`` outside the momentum, as in ``adamw``.
+
+    Both differ from a model's ``reg``, which adds ``0.5 * reg * sum(W**2)`` over the weights only
+    to the loss.
+    """
+    w, dw, config = _start("sgd_nesterov", w, dw, config)
+    lr, momentum = config["learning_rate"], config["momentum"]
+    if config["coupled_weight_decay"]:
+        dw = _cast(dw + config["coupled_weight_decay"] * w, w)
+    buffer = _cast(momentum * config["momentum_buffer"] + dw, w)
+    config["momentum_buffer"] = buffer
+    return _cast(_decayed(w, config) - lr * (dw + momentum * buffer), w), config
+
+
+def adamw(w, dw, config=None):
+    """Adam with decoupled weight decay, as ``torch.optim.AdamW``.
+
+    ``w`` first shrinks by ``learning_rate * weight_decay * w``, then takes :func:`adam`'s step.
+
+    config: ``learning_rate`` (1e-3), ``beta1`` (0.9), ``beta2`` (0.999), ``epsilon`` (1e-8),
+    ``weight_decay`` (1e-2, PyTorch's default), state ``m``, ``v`` (zeros) and ``t`` (step count).
+    """
+    w, dw, config = _start("adamw", w, dw, config)
+    t = _next_step("adamw", config)
+    beta1, beta2 = config["beta1"], config["beta2"]
+    m = _cast(beta1 * config["m"] + (1 - beta1) * dw, w)
+    second = _cast(beta2 * config["v"] + (1 - beta2) * dw * dw, w)
+    step_size = config["learning_rate"] / (1 - beta1**t)
+    denominator = np.sqrt(second) / math.sqrt(1 - beta2**t) + config["epsilon"]
+    config.update(m=m, v=second, t=t)
+    return _cast(_decayed(w, config) - step_size * m / denominator, w), config
+
+
 UPDATE_RULES: dict[str, UpdateRule] = {
     "sgd": sgd,
     "sgd_momentum": sgd_momentum,
     "rmsprop": rmsprop,
     "adam": adam,
+    "sgd_nesterov": sgd_nesterov,
+    "adamw": adamw,
 }
 
 HYPERPARAMETERS: dict[str, dict[str, float]] = {
@@ -90,11 +143,16 @@ HYPERPARAMETERS: dict[str, dict[str, float]] = {
     "sgd_momentum": {"learning_rate": 1e-2, "momentum": 0.9},
     "rmsprop": {"learning_rate": 1e-2, "decay_rate": 0.99, "epsilon": 1e-8},
     "adam": {"learning_rate": 1e-3, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8},
+    "sgd_nesterov": {"learning_rate": 1e-2, "momentum": 0.9, "weight_decay": 0.0, "coupled_weight_decay": 0.0},
+    "adamw": {"learning_rate": 1e-3, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8, "weight_decay": 1e-2},
 }
 """Each rule's hyperparameters and their defaults: the settings a user may put in its config."""
 
-STATE: dict[str, tuple[str, ...]] = {"sgd": (), "sgd_momentum": ("velocity",), "rmsprop": ("cache",), "adam": ("m", "v")}
-"""The state arrays each rule keeps in its config (``adam`` also keeps its step count ``t``)."""
+STATE: dict[str, tuple[str, ...]] = {
+    "sgd": (), "sgd_momentum": ("velocity",), "rmsprop": ("cache",), "adam": ("m", "v"),
+    "sgd_nesterov": ("momentum_buffer",), "adamw": ("m", "v"),
+}  # fmt: skip
+"""The state arrays each rule keeps in its config (``adam`` and ``adamw`` also keep their step count ``t``)."""
 
 # The valid range of each hyperparameter: (low, high, low_open, high_open).
 _RANGES = {
@@ -104,6 +162,8 @@ _RANGES = {
     "beta1": (0.0, 1.0, False, True),
     "beta2": (0.0, 1.0, False, True),
     "epsilon": (0.0, None, True, False),
+    "weight_decay": (0.0, None, False, False),
+    "coupled_weight_decay": (0.0, None, False, False),
 }
 
 
@@ -137,6 +197,20 @@ def _start(func: str, w, dw, config):
             values[key] = np.zeros_like(w)
     config.update(values)
     return w, dw.astype(w.dtype, copy=False), config
+
+
+def _next_step(func: str, config: dict) -> int:
+    """The 1-based number of this step from the config's count ``t`` of the steps taken before."""
+    t = config.get("t", 0)
+    if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or t < 0:
+        raise ValueError(f"{func}: config['t'] must be a non-negative int, got {v.describe(t)}")
+    return int(t) + 1
+
+
+def _decayed(w: np.ndarray, config: dict) -> np.ndarray:
+    """``w`` after decoupled weight decay, ``w - learning_rate * weight_decay * w`` (``w`` itself without)."""
+    decay = config["learning_rate"] * config["weight_decay"]
+    return _cast(w - decay * w, w) if decay else w
 
 
 def _cast(array: np.ndarray, like: np.ndarray) -> np.ndarray:

@@ -20,6 +20,7 @@ Example::
 from __future__ import annotations
 
 import copy
+import json
 import os
 import time
 from typing import Any
@@ -27,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from . import _validation as v
-from . import checkpoint, optim
+from . import augmentation, checkpoint, optim, schedules
 
 _DATA_KEYS = ("X_train", "y_train", "X_val", "y_val")
 
@@ -64,6 +65,16 @@ class Solver:
         the rule's state).
     lr_decay : float in (0, 1]
         The learning rate is multiplied by this after every epoch.
+    lr_schedule : dict or callable, optional
+        Sets the learning rate of every parameter before each update instead: a spec for
+        :func:`layerwise.schedules.make_schedule` (e.g. ``{"name": "one_cycle", "max_lr": 0.2}``,
+        over ``num_epochs * iterations_per_epoch`` updates, scaling ``optim_config``'s
+        ``learning_rate``), or any ``schedule(iteration) -> float`` (iterations count from 0).
+        ``lr_decay`` must then stay 1.
+    augment : callable, optional
+        ``augment(X_batch) -> X_batch`` applied to every training minibatch (e.g.
+        :class:`layerwise.augmentation.RandomCropFlip`); its ``get_state()``, if it has one, is
+        saved in checkpoints and restored with ``set_state``.
     batch_size : int
     num_epochs : int
     num_train_samples : int or None
@@ -108,6 +119,8 @@ class Solver:
             update_rule="sgd",
             optim_config=None,
             lr_decay=1.0,
+            lr_schedule=None,
+            augment=None,
             batch_size=100,
             num_epochs=10,
             num_train_samples=1000,
@@ -138,7 +151,18 @@ class Solver:
             raise TypeError(f"Solver: checkpoint_name must be a str or None, got {v.describe(name)}")
         self.checkpoint_name = None if name is None else os.fspath(name)
         self.callbacks = list(settings["callbacks"])
+        self.augment = settings["augment"]
+        if self.augment is not None and not callable(self.augment):
+            raise TypeError(f"Solver: augment must be a callable augment(X_batch) -> X_batch or None, got {v.describe(self.augment)}")
+        self.lr_schedule = settings["lr_schedule"]
         self._check_optim_config()
+        if self.lr_schedule is not None and self.lr_decay != 1.0:
+            raise ValueError(f"Solver: lr_decay must be 1.0 when lr_schedule sets the learning rate, got {self.lr_decay!r}")
+        if self.lr_schedule is not None and not callable(self.lr_schedule):
+            v.param_dict("Solver", "lr_schedule", self.lr_schedule)
+            self._schedule()  # a bad spec fails here, not mid-training
+            # A copy as a checkpoint holds it; make_schedule let through only NumPy scalars besides JSON's types.
+            self.lr_schedule = json.loads(json.dumps(self.lr_schedule, default=lambda scalar: scalar.item()))
         self._reset()
 
     def _check_optim_config(self) -> None:
@@ -162,10 +186,20 @@ class Solver:
     def iterations_per_epoch(self) -> int:
         return max(self.X_train.shape[0] // self.batch_size, 1)
 
-    def _step(self) -> float:
+    def _schedule(self):
+        """The learning rate of each iteration, ``schedule(iteration) -> float``; None without ``lr_schedule``."""
+        if self.lr_schedule is None or callable(self.lr_schedule):
+            return self.lr_schedule
+        base_lr = self.optim_config.get("learning_rate", optim.HYPERPARAMETERS[self.update_rule_name]["learning_rate"])
+        return schedules.make_schedule(self.lr_schedule, base_lr, self.num_epochs * self.iterations_per_epoch)
+
+    def _step(self, schedule) -> float:
         """One gradient update on a random minibatch (drawn with replacement from the global generator)."""
         batch_mask = np.random.choice(self.X_train.shape[0], self.batch_size)
-        loss, grads = self.model.loss(self.X_train[batch_mask], self.y_train[batch_mask])
+        X_batch = self.X_train[batch_mask]
+        if self.augment is not None:
+            X_batch = self.augment(X_batch)
+        loss, grads = self.model.loss(X_batch, self.y_train[batch_mask])
         if not np.isfinite(loss):
             iteration = len(self.loss_history) + 1
             raise NonFiniteLossError(
@@ -173,6 +207,10 @@ class Solver:
                 iteration, float(loss),
             )  # fmt: skip
         self.loss_history.append(float(loss))
+        if schedule is not None:
+            rate = float(schedule(self.iteration))
+            for config in self.optim_configs.values():
+                config["learning_rate"] = rate
         for name, w in self.model.params.items():
             next_w, self.optim_configs[name] = self.update_rule(w, grads[name], self.optim_configs[name])
             self.model.params[name] = next_w
@@ -220,7 +258,7 @@ class Solver:
         num_iterations = self.num_epochs * per_epoch
         self._clock_zero = time.perf_counter() - self.train_seconds
         try:
-            self._train(per_epoch, num_iterations)
+            self._train(per_epoch, num_iterations, self._schedule())
         finally:
             self._tick()
         if self.best_params:
@@ -231,9 +269,9 @@ class Solver:
     def _tick(self) -> None:
         self.train_seconds = time.perf_counter() - self._clock_zero
 
-    def _train(self, per_epoch: int, num_iterations: int) -> None:
+    def _train(self, per_epoch: int, num_iterations: int, schedule) -> None:
         for t in range(self.iteration, num_iterations):
-            loss = self._step()
+            loss = self._step(schedule)
             self.iteration = t + 1
             if self.verbose and t % self.print_every == 0:
                 print(f"(Iteration {t + 1} / {num_iterations}) loss: {loss:f}")
@@ -271,8 +309,8 @@ class Solver:
 
     def save_checkpoint(self, path: str | os.PathLike) -> None:
         """Write the full training state (parameters and model state, update-rule state,
-        histories, best parameters with their state, and NumPy's global random state) as
-        ``path.npz`` + ``path.json``."""
+        histories, best parameters with their state, NumPy's global random state and the
+        augmentation's) as ``path.npz`` + ``path.json``. A schedule's position is the iteration."""
         arrays: dict[str, np.ndarray] = {}
         scalar_configs: dict[str, dict[str, Any]] = {}
         for name, value in self.model.params.items():
@@ -297,6 +335,8 @@ class Solver:
             "optim_config": {k: val for k, val in self.optim_config.items() if not isinstance(val, np.ndarray)},
             "optim_scalars": scalar_configs,
             "lr_decay": self.lr_decay,
+            "lr_schedule": None if callable(self.lr_schedule) else self.lr_schedule,
+            "augment_state": augmentation.state_of(self.augment),
             "batch_size": self.batch_size,
             "num_epochs": self.num_epochs,
             "num_train_samples": self.num_train_samples,
@@ -342,6 +382,15 @@ class Solver:
         if best_params and len(best_state) != len(state):
             raise checkpoint.CheckpointError(f"checkpoint {path}: holds best parameters without their state {sorted(state)}")
         rng = meta["rng"]
+        schedule = None if callable(self.lr_schedule) else self.lr_schedule
+        if meta.get("lr_schedule") != schedule:  # absent from older checkpoints: none
+            raise checkpoint.CheckpointError(
+                f"checkpoint {path}: was written with lr_schedule {meta.get('lr_schedule')!r}, this solver uses {schedule!r}"
+            )
+        try:  # the last check; on failure the augmentation keeps its state, as does everything else
+            augmentation.restore_state(self.augment, meta.get("augment_state"))
+        except (TypeError, ValueError) as error:
+            raise checkpoint.CheckpointError(f"checkpoint {path}: {error}") from None
 
         self.model.params = {name: arrays[f"params/{name}"].copy() for name in names}
         if state:

@@ -153,10 +153,11 @@ CASES = [
     ("solver NaN", lambda: Solver(TwoLayerNet(input_dim=6), _nan_data()), ValueError,
      "Solver: data['X_train'] must be finite, got 1 NaN or inf values"),
     ("solver unknown kwarg", lambda: Solver(TwoLayerNet(input_dim=6), _data(), learning_rate=1e-3), TypeError,
-     "Solver: unrecognized arguments ['learning_rate']; valid ones are ['batch_size', 'callbacks', 'checkpoint_name', "
-     "'lr_decay', 'num_epochs', 'num_train_samples', 'num_val_samples', 'optim_config', 'print_every', 'update_rule', 'verbose']"),
+     "Solver: unrecognized arguments ['learning_rate']; valid ones are ['augment', 'batch_size', 'callbacks', 'checkpoint_name', "
+     "'lr_decay', 'lr_schedule', 'num_epochs', 'num_train_samples', 'num_val_samples', 'optim_config', 'print_every', "
+     "'update_rule', 'verbose']"),
     ("solver update rule", lambda: Solver(TwoLayerNet(input_dim=6), _data(), update_rule="sgdd"), ValueError,
-     "update_rule must be one of ['adam', 'rmsprop', 'sgd', 'sgd_momentum'], got 'sgdd'"),
+     "update_rule must be one of ['adam', 'adamw', 'rmsprop', 'sgd', 'sgd_momentum', 'sgd_nesterov'], got 'sgdd'"),
     ("solver missing data", lambda: Solver(TwoLayerNet(input_dim=6), {"X_train": np.zeros((4, 6))}), ValueError,
      "Solver: data must contain ['X_train', 'y_train', 'X_val', 'y_val'], missing ['y_train', 'X_val', 'y_val']"),
     ("solver label count", lambda: Solver(TwoLayerNet(input_dim=6), _data(y_train=np.zeros(3, dtype=int))), ValueError,

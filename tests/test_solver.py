@@ -178,3 +178,119 @@ def test_check_accuracy_subsamples_and_batches():
     expected = np.mean(np.argmax(scores, axis=1) == data["y_train"])
     assert solver.check_accuracy(data["X_train"], data["y_train"], batch_size=7) == pytest.approx(expected)
     assert 0.0 <= solver.check_accuracy(data["X_train"], data["y_train"], num_samples=40) <= 1.0
+
+
+# --------------------------------------------------------------------------- schedules and augmentation
+
+
+class _Recording:
+    """A schedule or augmentation that records its calls."""
+
+    def __init__(self, function):
+        self.function = function
+        self.calls = []
+
+    def __call__(self, argument):
+        self.calls.append(argument.shape if isinstance(argument, np.ndarray) else argument)
+        return self.function(argument)
+
+
+def test_a_schedule_sets_every_parameters_learning_rate_before_each_update():
+    schedule = _Recording(lambda t: 1e-3 / (1 + t))
+    solver = Solver(TwoLayerNet(input_dim=192), _small_data(), num_epochs=3, batch_size=25, update_rule="sgd_nesterov",
+                    lr_schedule=schedule, verbose=False)
+    solver.train()
+    assert schedule.calls == list(range(6))
+    assert {config["learning_rate"] for config in solver.optim_configs.values()} == {1e-3 / 6}
+
+
+def test_a_schedule_spec_runs_over_all_epochs_from_the_base_learning_rate():
+    from layerwise.schedules import make_schedule
+
+    spec = {"name": "one_cycle", "pct_start": 0.5}
+    solver = Solver(TwoLayerNet(input_dim=192), _small_data(), num_epochs=4, batch_size=10, update_rule="sgd",
+                    optim_config={"learning_rate": 0.05}, lr_schedule=spec, verbose=False)
+    rates = []
+    solver.callbacks.append(type("Rates", (), {"on_step": lambda self, s, *_: rates.append(s.optim_configs["W1"]["learning_rate"])})())
+    solver.train()
+    expected = make_schedule(spec, 0.05, 20)
+    assert rates == [expected(t) for t in range(20)]
+    assert max(rates) == pytest.approx(0.05)
+
+
+def test_without_schedule_or_augmentation_training_is_unchanged():
+    runs = []
+    for extra in ({}, {"lr_schedule": None, "augment": None}):
+        np.random.seed(4)
+        solver = Solver(TwoLayerNet(input_dim=192), _small_data(), num_epochs=2, batch_size=10, update_rule="sgd_momentum",
+                        lr_decay=0.5, verbose=False, **extra)
+        solver.train()
+        runs.append(solver)
+    assert runs[0].loss_history == runs[1].loss_history
+
+
+def test_augment_sees_every_training_minibatch_and_nothing_else():
+    augment = _Recording(lambda X: X[:, :, ::-1, :].copy())
+    solver = Solver(TwoLayerNet(input_dim=192), _small_data(), num_epochs=2, batch_size=10, augment=augment, verbose=False)
+    solver.train()
+    assert augment.calls == [(10, 3, 8, 8)] * 10  # accuracy checks never augment
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"lr_schedule": {"name": "cosine"}, "lr_decay": 0.9}, ValueError,
+     "Solver: lr_decay must be 1.0 when lr_schedule sets the learning rate, got 0.9"),
+    ({"lr_schedule": "one_cycle"}, TypeError, "Solver: lr_schedule must be a dict, got 'one_cycle'"),
+    ({"lr_schedule": {"name": "one-cycle"}}, ValueError, "make_schedule: spec['name'] must be one of"),
+    ({"lr_schedule": {"name": "cosine", "warmup_iterations": 50}}, ValueError,
+     "spec['warmup_iterations'] must be fewer than the run's 10 iterations, got 50"),
+    ({"augment": "crop-flip"}, TypeError, "Solver: augment must be a callable augment(X_batch) -> X_batch or None, got 'crop-flip'"),
+])
+def test_bad_schedule_and_augment_settings_are_refused_at_construction(kwargs, error, message):
+    with pytest.raises(error) as caught:
+        Solver(TwoLayerNet(input_dim=192), _small_data(), num_epochs=2, batch_size=10, verbose=False, **kwargs)
+    assert message in str(caught.value)
+
+
+def _recipe_solver(data, checkpoint_name=None, seed=11, schedule=None):
+    from layerwise.augmentation import RandomCropFlip
+
+    return Solver(ThreeLayerConvNet(input_dim=(3, 8, 8), num_filters=4, filter_size=3, hidden_dim=20, weight_scale=1e-1),
+                  data, num_epochs=3, batch_size=10, update_rule="sgd_nesterov",
+                  optim_config={"learning_rate": 0.05, "coupled_weight_decay": 5e-4},
+                  lr_schedule=schedule or {"name": "one_cycle", "max_lr": 0.1}, augment=RandomCropFlip(pad=2, seed=seed),
+                  verbose=False, checkpoint_name=checkpoint_name)  # fmt: skip
+
+
+@pytest.mark.parametrize("stop_epoch", [0, 1])
+def test_a_resumed_run_with_schedule_and_augmentation_is_bit_identical(tmp_path, stop_epoch):
+    data = _small_data()
+    np.random.seed(7)
+    straight = _recipe_solver(data, checkpoint_name=str(tmp_path / "run"))
+    straight.train()
+
+    np.random.seed(12345)
+    resumed = _recipe_solver(data, seed=999)  # the checkpoint restores the augmentation's generator too
+    resumed.load_checkpoint(tmp_path / f"run_epoch_{stop_epoch}")
+    resumed.train()
+    assert resumed.loss_history == straight.loss_history
+    for name, value in straight.model.params.items():
+        np.testing.assert_array_equal(resumed.model.params[name], value)
+
+
+def test_a_checkpoint_of_another_schedule_or_augmentation_is_refused(tmp_path):
+    data = _small_data()
+    _recipe_solver(data, checkpoint_name=str(tmp_path / "run")).train()
+    other = _recipe_solver(data, schedule={"name": "cosine"})
+    with pytest.raises(ValueError, match=r"was written with lr_schedule \{'name': 'one_cycle', 'max_lr': 0.1\}, this solver uses \{'name': 'cosine'\}"):
+        other.load_checkpoint(tmp_path / "run_epoch_1")
+    plain = Solver(ThreeLayerConvNet(input_dim=(3, 8, 8), num_filters=4, filter_size=3, hidden_dim=20), data,
+                   update_rule="sgd_nesterov", lr_schedule={"name": "one_cycle", "max_lr": 0.1}, verbose=False)
+    with pytest.raises(ValueError, match=r"it holds an augmentation state, but augment=None keeps none"):
+        plain.load_checkpoint(tmp_path / "run_epoch_1")
+    assert plain.epoch == 0
+
+
+def test_a_schedule_spec_of_numpy_scalars_is_kept_as_json():
+    spec = {"name": "step", "every": np.int64(2), "factor": np.float32(0.5)}
+    solver = Solver(TwoLayerNet(input_dim=192), _small_data(), num_epochs=2, batch_size=10, lr_schedule=spec, verbose=False)
+    assert solver.lr_schedule == {"name": "step", "every": 2, "factor": 0.5} and type(solver.lr_schedule["every"]) is int

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from .. import schedules
+from ..augmentation import AUGMENTATIONS
 from ..optim import HYPERPARAMETERS, UPDATE_RULES
 
 MODEL_CHOICES = ("two-layer", "fc", "three-layer-conv")
@@ -39,7 +41,13 @@ COMMON_DEFAULTS: dict[str, Any] = {
     "download": True,
     "seed": None,
     "optim_config": {},
+    "lr_schedule": None,
+    "augment": None,
+    "normalize": "mean-image",
 }
+NORMALIZE_CHOICES = ("mean-image", "channel")
+# Settings a run's config.json may lack, having been written before they existed: such a run had their defaults.
+LATER_SETTINGS = ("lr_schedule", "augment", "normalize")
 MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
     # Tuned on CIFAR-10 (benchmarks/bench_cifar.py): raw pixels are large, so adam wants a small step.
     "two-layer": {"hidden_dim": 500, "weight_scale": 1e-3, "learning_rate": 1e-4, "lr_decay": 0.8},
@@ -97,6 +105,13 @@ def add_setting_arguments(parser: argparse.ArgumentParser) -> None:
     training.add_argument("--lr-decay", type=float, dest="lr_decay", help="per-epoch factor (default 0.95; two-layer: 0.8)")
     training.add_argument("--optim-config", type=_json_object, dest="optim_config",
                           help="other update-rule settings as JSON, e.g. '{\"momentum\": 0.95}' or '{\"beta1\": 0.8}'")
+    training.add_argument("--lr-schedule", type=_json_object_or_null, dest="lr_schedule",
+                          help="learning rate of every iteration, as JSON: {\"name\": NAME, ...} with NAME one of "
+                               f"{', '.join(schedules.SCHEDULES)} (see layerwise.schedules), e.g. "
+                               "'{\"name\": \"one_cycle\", \"max_lr\": 0.2}'; --lr-decay is then 1 (default: none)")
+    training.add_argument("--augment", choices=(*AUGMENTATIONS, "none"),
+                          help="training-batch augmentation: crop-flip = random crops of the image padded by 4 (reflected) "
+                               "and horizontal flips (default: none)")
     training.add_argument("--batch-size", type=int, dest="batch_size", help="default 100 (50 for three-layer-conv)")
     training.add_argument("--epochs", type=int, help="default 5 (1 for three-layer-conv)")
     training.add_argument("--num-train-samples", type=int, dest="num_train_samples", help="examples for the train accuracy (default 1000)")
@@ -106,6 +121,8 @@ def add_setting_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--data", help="CIFAR-10 archive or cifar-10-batches-py folder (else $LAYERWISE_DATA, the cache, a download)")
     data.add_argument("--sample", action="store_true", help="use the embedded sample even if the full data is available")
     data.add_argument("--no-download", action="store_false", dest="download", help="never download CIFAR-10")
+    data.add_argument("--normalize", choices=NORMALIZE_CHOICES,
+                      help="subtract the training mean image, or each channel's mean and divide by its std (default mean-image)")
     data.add_argument("--num-training", type=int, dest="num_training", help="training images (default 49000; sample: 1800)")
     data.add_argument("--num-validation", type=int, dest="num_validation", help="validation images (default 1000; sample: 100)")
     data.add_argument("--num-test", type=int, dest="num_test", help="test images (default 1000)")
@@ -129,6 +146,10 @@ def _json_object(text: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}")
     return value
+
+
+def _json_object_or_null(text: str) -> dict[str, Any] | None:
+    return None if text.strip() in ("null", "none") else _json_object(text)
 
 
 def resolve_config(options: dict[str, Any]) -> dict[str, Any]:
@@ -174,6 +195,10 @@ def resolve_settings(given: dict[str, Any]) -> dict[str, Any]:
     config = {**COMMON_DEFAULTS, **MODEL_DEFAULTS[model], **given}
     if config.get("normalization") == "none":
         config["normalization"] = None
+    if config["augment"] == "none":
+        config["augment"] = None
+    if config["lr_schedule"] is not None and "lr_decay" not in given:
+        config["lr_decay"] = 1.0  # the schedule sets every update's rate
     if config["seed"] is None:
         config["seed"] = int(np.random.SeedSequence().entropy % (2**31))
     check_settings(config)
@@ -208,6 +233,23 @@ def check_settings(config: dict[str, Any]) -> None:
     if rule not in UPDATE_RULES:
         raise CommandError(f"--update-rule must be one of {sorted(UPDATE_RULES)}, got {rule!r}")
     _check_optim_config(rule, config["optim_config"])
+    _check_training_options(config)
+
+
+def _check_training_options(config: dict[str, Any]) -> None:
+    """The schedule, augmentation and normalisation settings."""
+    spec = config["lr_schedule"]
+    if spec is not None:
+        try:
+            schedules.check_spec(spec)
+        except (TypeError, ValueError) as error:
+            raise CommandError(f"--lr-schedule: {error}") from None
+        if config["lr_decay"] != 1.0:
+            raise CommandError(f"--lr-decay must be 1 with --lr-schedule, which sets every update's learning rate; got {config['lr_decay']!r}")
+    if config["augment"] is not None and config["augment"] not in AUGMENTATIONS:
+        raise CommandError(f"--augment must be one of {[*AUGMENTATIONS, 'none']}, got {config['augment']!r}")
+    if config["normalize"] not in NORMALIZE_CHOICES:
+        raise CommandError(f"--normalize must be one of {list(NORMALIZE_CHOICES)}, got {config['normalize']!r}")
 
 
 def _check_real(option: str, value: Any, low: float, high: float | None, low_open: bool, high_open: bool) -> None:

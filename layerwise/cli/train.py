@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from .. import data_utils, set_num_threads
+from ..augmentation import make_augmentation
 from ..checkpoint import CheckpointError
 from ..classifiers import FullyConnectedNet, ThreeLayerConvNet, TwoLayerNet
 from ..model_io import save_model
@@ -22,7 +23,7 @@ from ..solver import NonFiniteLossError, Solver
 from . import plots, run_folder
 from .evaluate import evaluate_and_report
 from .progress import ProgressReporter, format_duration, plural
-from .settings import MODEL_ONLY, SETTINGS, CommandError, add_setting_arguments, option_name, positive_int, resolve_config
+from .settings import COMMON_DEFAULTS, LATER_SETTINGS, MODEL_ONLY, SETTINGS, CommandError, add_setting_arguments, option_name, positive_int, resolve_config
 
 DIVERGED = 3
 """The exit status of a run whose loss became NaN or infinite."""
@@ -75,14 +76,19 @@ def make_solver(model, data: dict[str, np.ndarray], config: dict[str, Any], **ex
     return Solver(
         model, data,
         update_rule=config["update_rule"], optim_config={**config["optim_config"], "learning_rate": config["learning_rate"]},
-        lr_decay=config["lr_decay"], batch_size=config["batch_size"], num_epochs=config["epochs"],
+        lr_decay=config["lr_decay"], lr_schedule=config["lr_schedule"], augment=make_augmentation(config["augment"], config["seed"]),
+        batch_size=config["batch_size"], num_epochs=config["epochs"],
         num_train_samples=config["num_train_samples"], num_val_samples=config["num_val_samples"], verbose=False,
         **extra,
     )  # fmt: skip
 
 
-def load_data(config: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any], np.ndarray]:
-    """Load the data the config asks for; return it mean-subtracted, a description, and the mean image.
+def load_data(config: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any], Preprocessing]:
+    """Load the data the config asks for; return it normalised, a description, and the normalisation.
+
+    ``normalize``: ``mean-image`` subtracts the training set's mean image, ``channel`` each
+    channel's mean and then divides by its std; the returned :class:`Preprocessing` gives the same
+    bits from raw pixels, and is saved with the model.
 
     Without ``data``/``sample`` settings the full data set is used when it can be found or
     downloaded, else the embedded sample (the description says why). A ``data`` path or
@@ -107,10 +113,17 @@ def load_data(config: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, 
         info["source"] = "sample"
     info.update({key: int(len(data[f"y_{part}"])) for key, part in
                  (("num_training", "train"), ("num_validation", "val"), ("num_test", "test"))})  # fmt: skip
-    mean_image = data["X_train"].mean(axis=0)
-    for part in ("X_train", "X_val", "X_test"):
-        data[part] -= mean_image
-    return data, info, mean_image
+    if config["normalize"] == "channel":
+        preprocessing = Preprocessing.channel_statistics(data["X_train"])
+        mean, std = preprocessing.mean.astype(dtype), preprocessing.std.astype(dtype)
+    else:
+        mean, std = data["X_train"].mean(axis=0), None
+        preprocessing = Preprocessing(mean.shape, mean=mean)
+    for part in ("X_train", "X_val", "X_test"):  # in place, in Preprocessing.apply's order and dtype
+        data[part] -= mean
+        if std is not None:
+            data[part] /= std
+    return data, info, preprocessing
 
 
 def describe_data(info: dict[str, Any]) -> str:
@@ -167,6 +180,10 @@ def _resumed_config(run_dir: Path, options: dict[str, Any]) -> dict[str, Any]:
         config = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as error:
         raise CommandError(f"--resume: {run_dir} is not a run folder ({path}: {error})") from None
+    if not isinstance(config, dict):
+        raise CommandError(f"--resume: {run_dir} is not a run folder ({path} holds no JSON object)")
+    # A run recorded before a setting existed ran with that setting's default.
+    config = {**{key: COMMON_DEFAULTS[key] for key in LATER_SETTINGS}, **config}
     missing = sorted(set(SETTINGS) - set(config) - set(MODEL_ONLY) - {"weight_scale"})
     if missing:
         raise CommandError(f"--resume: {path} lacks settings {missing}")
@@ -211,7 +228,7 @@ def run(options: dict[str, Any]) -> int:
     out = sys.stdout
 
     np.random.seed(config["seed"])
-    data, data_info, mean_image = load_data(config)
+    data, data_info, preprocessing = load_data(config)
     print(describe_data(data_info), file=out)
     model = build_model(config)
     progress = ProgressReporter() if options.get("progress", True) else ProgressReporter(bar=False, log_every=None)
@@ -240,10 +257,10 @@ def run(options: dict[str, Any]) -> int:
         print(f"\nInterrupted; {where}. Continue with: layerwise train --resume {run_dir}", file=sys.stderr)
         return 130
     except NonFiniteLossError as error:
-        return _report_divergence(error, run_dir, model, solver, config, data_info, mean_image)
+        return _report_divergence(error, run_dir, model, solver, config, data_info, preprocessing)
     elapsed = solver.train_seconds  # the whole run's, over every resume
 
-    plotted = write_run_results(run_dir, model, solver, data, data_info, mean_image, out)
+    plotted = write_run_results(run_dir, model, solver, data, data_info, preprocessing, out)
     print(f"Best validation accuracy {solver.best_val_acc:.4f}; trained in {format_duration(elapsed)}", file=out)
     if not plotted:
         print("Curves and the confusion matrix were not plotted: matplotlib is not installed (pip install 'layerwise[plot]').", file=out)
@@ -252,7 +269,7 @@ def run(options: dict[str, Any]) -> int:
 
 
 def write_run_results(run_dir: Path, model, solver, data: dict[str, np.ndarray], data_info: dict[str, Any],
-                      mean_image: np.ndarray, out) -> list[Path]:  # fmt: skip
+                      preprocessing: Preprocessing, out) -> list[Path]:  # fmt: skip
     """Write what a finished run leaves in its folder besides ``config.json`` and the checkpoints.
 
     ``loss.csv``, ``epochs.csv``, the model, the curves (and the filters of a conv net), the test
@@ -263,7 +280,9 @@ def write_run_results(run_dir: Path, model, solver, data: dict[str, np.ndarray],
     model : the trained classifier (its parameters the ones to keep)
     solver : Solver, or any object with its ``loss_history``, ``train_acc_history``,
         ``val_acc_history``, ``iterations_per_epoch``, ``best_val_acc``, ``epoch`` and ``train_seconds``
-    data : dict with ``X_test`` (N, 3, 32, 32), mean-subtracted, and ``y_test`` (N,)
+    data : dict with ``X_test`` (N, 3, 32, 32), normalised, and ``y_test`` (N,)
+    preprocessing : Preprocessing
+        The normalisation ``data`` had, as :func:`load_data` returns it.
 
     Returns
     -------
@@ -271,7 +290,7 @@ def write_run_results(run_dir: Path, model, solver, data: dict[str, np.ndarray],
         The curves plotted ([] without matplotlib).
     """
     write_metrics(run_dir, solver)
-    save_run_model(run_dir, model, solver, data_info, mean_image)
+    save_run_model(run_dir, model, solver, data_info, preprocessing)
     plotted = plots.plot_curves(
         run_dir, solver.loss_history, solver.train_acc_history, solver.val_acc_history, solver.iterations_per_epoch
     )
@@ -285,15 +304,14 @@ def write_run_results(run_dir: Path, model, solver, data: dict[str, np.ndarray],
     return plotted
 
 
-def save_run_model(run_dir: Path, model, solver, data_info: dict[str, Any], mean_image: np.ndarray) -> None:
+def save_run_model(run_dir: Path, model, solver, data_info: dict[str, Any], preprocessing: Preprocessing) -> None:
     """Save ``model`` as ``RUN/model.npz`` + ``.json``, with what ``layerwise evaluate`` needs to test it."""
     meta = {"data_info": data_info, "best_val_acc": solver.best_val_acc, "epochs": solver.epoch}
-    preprocessing = Preprocessing(mean_image.shape, mean=mean_image)
     save_model(run_dir / "model", model, preprocessing=preprocessing, class_names=data_utils.CLASS_NAMES, meta=meta)
 
 
 def _report_divergence(error: NonFiniteLossError, run_dir: Path, model, solver, config: dict[str, Any],
-                       data_info: dict[str, Any], mean_image: np.ndarray) -> int:  # fmt: skip
+                       data_info: dict[str, Any], preprocessing: Preprocessing) -> int:  # fmt: skip
     """Say where the loss stopped being finite and what to try, keep the best parameters; exit status 3."""
     epoch = (error.iteration - 1) // solver.iterations_per_epoch + 1
     print(
@@ -306,7 +324,7 @@ def _report_divergence(error: NonFiniteLossError, run_dir: Path, model, solver, 
         model.params = {name: value.copy() for name, value in solver.best_params.items()}
         if solver.best_state:
             model.set_state(solver.best_state)
-        save_run_model(run_dir, model, solver, data_info, mean_image)
+        save_run_model(run_dir, model, solver, data_info, preprocessing)
         print(
             f"The best parameters so far (validation accuracy {solver.best_val_acc:.4f}) were saved to "
             f"{run_dir / 'model'}.npz and .json",

@@ -376,3 +376,111 @@ def test_a_layerwise_data_that_is_wrong_is_the_same_error(tmp_path, monkeypatch,
     assert f"got {str(tmp_path / 'nothing')!r}, which does not exist" in err
     assert not (tmp_path / "run").exists()
     assert main(["train", *arguments, "--sample", "--epochs", "1", "--run-dir", str(tmp_path / "sample")]) == 0
+
+
+# --------------------------------------------------------------------------- training recipe options
+
+RECIPE = ["--update-rule", "sgd_nesterov", "--optim-config", '{"coupled_weight_decay": 5e-4}',
+          "--lr-schedule", '{"name": "one_cycle", "max_lr": 0.01}', "--augment", "crop-flip", "--normalize", "channel",
+          "--batch-size", "20"]  # fmt: skip
+
+
+def test_recipe_options_are_recorded_and_the_model_file_normalises_per_channel(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert train_small(run, *RECIPE, "--epochs", "2") == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["update_rule"] == "sgd_nesterov" and config["optim_config"] == {"coupled_weight_decay": 5e-4}
+    assert config["lr_schedule"] == {"name": "one_cycle", "max_lr": 0.01} and config["lr_decay"] == 1.0
+    assert config["augment"] == "crop-flip" and config["normalize"] == "channel"
+    checkpoint = json.loads((run / "checkpoints" / "checkpoint_epoch_2.json").read_text())["meta"]
+    assert checkpoint["optim_scalars"]["W1"]["learning_rate"] == pytest.approx(0.01 / 25 / 1e4)  # the last step's
+    assert checkpoint["augment_state"]["bit_generator"] == "PCG64"
+    saved = load_model(run / "model")
+    assert saved.preprocessing.mean.shape == saved.preprocessing.std.shape == (3, 1, 1)
+    # The file alone gives the test accuracy training reported: its preprocessing is the training pipeline's.
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--sample", "--num-test", "100"]) == 0
+    assert f"Test accuracy: {json.loads((run / 'metrics.json').read_text())['test_accuracy']:.4f}" in capsys.readouterr().out
+
+
+def test_load_data_normalises_per_channel_with_the_bits_of_the_saved_preprocessing():
+    from layerwise import data_utils
+    from layerwise.cli.settings import resolve_settings
+
+    config = resolve_settings({"sample": True, "num_training": 200, "num_validation": 50, "num_test": 100, "normalize": "channel"})
+    data, _, preprocessing = train_command.load_data(config)
+    raw = data_utils.get_embedded_data(200, 50, 100, subtract_mean=False)
+    for part in ("train", "val", "test"):
+        np.testing.assert_array_equal(data[f"X_{part}"], preprocessing.apply(raw[f"X_{part}"], np.float32))
+    assert abs(float(data["X_train"].mean())) < 1e-4 and abs(float(data["X_train"].std()) - 1) < 1e-3
+
+
+def test_a_resumed_recipe_run_ends_where_an_uninterrupted_one_ends(tmp_path, monkeypatch, capsys):
+    settings = [*RECIPE, "--epochs", "3"]
+    assert train_small(tmp_path / "straight", *settings) == 0
+    original = train_command.RunWriter.on_epoch_end
+
+    def interrupt_after_epoch_1(self, solver):
+        original(self, solver)
+        if solver.epoch == 1:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_command.RunWriter, "on_epoch_end", interrupt_after_epoch_1)
+    assert train_small(tmp_path / "resumed", *settings) == 130
+    monkeypatch.setattr(train_command.RunWriter, "on_epoch_end", original)
+    assert main(["train", "--resume", str(tmp_path / "resumed"), "--no-progress"]) == 0
+    _same_model_and_histories(tmp_path / "resumed", tmp_path / "straight")
+
+
+def test_a_run_recorded_before_the_recipe_settings_existed_resumes_with_their_defaults(tmp_path, capsys):
+    settings = ["--epochs", "1", "--batch-size", "50"]
+    assert train_small(tmp_path / "straight", "--epochs", "2", "--batch-size", "50") == 0
+    run = tmp_path / "old"
+    assert train_small(run, *settings) == 0
+    config = json.loads((run / "config.json").read_text())
+    for key in ("lr_schedule", "augment", "normalize"):
+        del config[key]
+    (run / "config.json").write_text(json.dumps(config))
+    assert main(["train", "--resume", str(run), "--epochs", "2", "--no-progress"]) == 0
+    _same_model_and_histories(run, tmp_path / "straight")
+    assert json.loads((run / "config.json").read_text())["normalize"] == "mean-image"
+
+
+def test_an_lr_schedule_of_null_and_augment_none_mean_none(tmp_path):
+    config = tmp_path / "settings.json"
+    config.write_text(json.dumps({"lr_schedule": {"name": "cosine"}, "augment": "crop-flip"}))
+    run = tmp_path / "run"
+    assert train_small(run, "--config", str(config), "--lr-schedule", "null", "--augment", "none", "--epochs", "1") == 0
+    recorded = json.loads((run / "config.json").read_text())
+    assert recorded["lr_schedule"] is None and recorded["augment"] is None and recorded["lr_decay"] == 0.8
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--lr-schedule", '{"name": "onecycle"}'],
+     "--lr-schedule: make_schedule: spec['name'] must be one of ['constant', 'cosine', 'linear_warmup', 'one_cycle', 'step'], got 'onecycle'"),
+    (["--lr-schedule", '{"name": "one_cycle", "max_lr": -1}'], "--lr-schedule: make_schedule: spec['max_lr'] must be a finite number in (0, inf], got -1.0"),
+    (["--lr-schedule", '{"name": "cosine"}', "--lr-decay", "0.9"],
+     "--lr-decay must be 1 with --lr-schedule, which sets every update's learning rate; got 0.9"),
+    (["--update-rule", "sgd_nesterov", "--optim-config", '{"nesterov": true}'],
+     "--optim-config: unknown settings ['nesterov'] for --update-rule sgd_nesterov; valid ones are ['coupled_weight_decay', 'momentum', 'weight_decay']"),
+    (["--update-rule", "adamw", "--optim-config", '{"weight_decay": -1}'],
+     "--optim-config: adamw: config['weight_decay'] must be a finite number in [0, inf], got -1"),
+])
+def test_bad_recipe_settings_name_the_option_and_leave_no_run_folder(tmp_path, capsys, arguments, message):
+    assert train_small(tmp_path / "run", *arguments) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"augment": "flip"}, "--augment must be one of ['crop-flip', 'none'], got 'flip'"),
+    ({"normalize": "per-channel"}, "--normalize must be one of ['mean-image', 'channel'], got 'per-channel'"),
+    ({"lr_schedule": "one_cycle"}, "--lr-schedule: make_schedule: spec must be a dict, got 'one_cycle'"),
+])
+def test_recipe_settings_from_a_config_file_are_checked(tmp_path, capsys, settings, message):
+    config = tmp_path / "settings.json"
+    config.write_text(json.dumps(settings))
+    assert train_small(tmp_path / "run", "--config", str(config)) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
