@@ -7,7 +7,7 @@ import pytest
 
 from layerwise import checkpoint
 from layerwise.checkpoint import CheckpointError
-from layerwise.classifiers import FullyConnectedNet, ThreeLayerConvNet, TwoLayerNet
+from layerwise.classifiers import ConvNet, FullyConnectedNet, ThreeLayerConvNet, TwoLayerNet
 from layerwise.inference import softmax
 from layerwise.model_io import load_model, save_model
 from layerwise.preprocessing import Preprocessing
@@ -25,6 +25,12 @@ def _models(dtype):
                 [9, 6], input_dim=D, normalization=normalization, dropout_keep_ratio=keep, weight_scale=0.1, dtype=dtype
             )
     yield "three-layer-conv", ThreeLayerConvNet(input_dim=SHAPE, num_filters=4, filter_size=3, hidden_dim=8, dtype=dtype)
+    blocks = ((4, True), {"filters": 4, "residual": True}, (6, True))
+    for normalization, global_pool in ((None, "max"), ("batchnorm", "max"), ("batchnorm", "avg"), ("groupnorm", "avg")):
+        yield f"convnet {normalization} {global_pool}", ConvNet(
+            input_dim=SHAPE, blocks=blocks, normalization=normalization, groups=2, global_pool=global_pool,
+            dropout_keep=0.5, label_smoothing=0.1, dtype=dtype,
+        )  # fmt: skip
 
 
 def _trained(model, rng):
@@ -170,3 +176,4 @@ def test_solver_keeps_the_running_statistics_of_the_best_parameters(tmp_path):
     restored.load_checkpoint(tmp_path / "ck_epoch_4")
     for name, value in solver.best_state.items():
         np.testing.assert_array_equal(restored.best_state[name], value)
+
