@@ -8,7 +8,7 @@ import pytest
 from layerwise import checkpoint
 from layerwise.checkpoint import CheckpointError
 from layerwise.classifiers import ConvNet, FullyConnectedNet, ThreeLayerConvNet, TwoLayerNet
-from layerwise.inference import softmax
+from layerwise.inference import predict_proba, softmax
 from layerwise.model_io import load_model, save_model
 from layerwise.preprocessing import Preprocessing
 from layerwise.solver import Solver
@@ -177,3 +177,14 @@ def test_solver_keeps_the_running_statistics_of_the_best_parameters(tmp_path):
     for name, value in solver.best_state.items():
         np.testing.assert_array_equal(restored.best_state[name], value)
 
+
+def test_a_saved_model_predicts_with_flip_averaging_too(tmp_path):
+    np.random.seed(0)
+    rng = np.random.default_rng(7)
+    model = _trained(ConvNet(input_dim=SHAPE, blocks=((4, True), (6, False))), rng)
+    preprocessing = Preprocessing(SHAPE, rng.uniform(0, 255, SHAPE).astype(np.float32))
+    save_model(tmp_path / "m", model, preprocessing=preprocessing)
+    saved = load_model(tmp_path / "m")
+    pixels = rng.integers(0, 256, (5, *SHAPE)).astype(np.uint8)
+    np.testing.assert_array_equal(saved.predict_proba(pixels, flip=True), predict_proba(model, pixels, preprocessing, flip=True))
+    assert not np.array_equal(saved.predict_proba(pixels, flip=True), saved.predict_proba(pixels))
