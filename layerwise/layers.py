@@ -8,6 +8,12 @@ gradients keep x's dtype. The implementations live in :mod:`layerwise._layers`, 
 from ._layers.affine import affine_backward, affine_forward, relu_backward, relu_forward
 from ._layers.conv_naive import conv_backward_naive, conv_forward_naive
 from ._layers.dropout import dropout_backward, dropout_forward
+from ._layers.global_pool import (
+    global_avg_pool_backward,
+    global_avg_pool_forward,
+    global_max_pool_backward,
+    global_max_pool_forward,
+)
 from ._layers.losses import softmax_loss, svm_loss
 from ._layers.normalization import (
     batchnorm_backward,
@@ -44,4 +50,8 @@ __all__ = [
     "spatial_groupnorm_backward",
     "dropout_forward",
     "dropout_backward",
+    "global_avg_pool_forward",
+    "global_avg_pool_backward",
+    "global_max_pool_forward",
+    "global_max_pool_backward",
 ]

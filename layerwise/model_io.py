@@ -38,10 +38,11 @@ class SavedModel(NamedTuple):
     meta: dict
     """The metadata given to :func:`save_model`."""
 
-    def predict_proba(self, images: np.ndarray, batch_size: int = 500) -> np.ndarray:
+    def predict_proba(self, images: np.ndarray, batch_size: int = 500, *, flip: bool = False) -> np.ndarray:
         """Class probabilities ``(N, num_classes)`` of raw images ``(N, C, H, W)`` in [0, 255]
-        (of model inputs when the model has no preprocessing)."""
-        return predict_proba(self.model, images, self.preprocessing, batch_size)
+        (of model inputs when the model has no preprocessing); ``flip`` as for
+        :func:`layerwise.inference.predict_proba`."""
+        return predict_proba(self.model, images, self.preprocessing, batch_size, flip=flip)
 
 
 def save_model(

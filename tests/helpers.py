@@ -22,6 +22,10 @@ from layerwise.layers import (
     conv_forward_naive,
     dropout_backward,
     dropout_forward,
+    global_avg_pool_backward,
+    global_avg_pool_forward,
+    global_max_pool_backward,
+    global_max_pool_forward,
     layernorm_backward,
     layernorm_forward,
     max_pool_backward_naive,
@@ -114,6 +118,10 @@ def _pool_overlapping(rng, dtype):
 def _pool_rect(rng, dtype):
     # 2x3 windows with stride 2 overlap by one column and leave the last column of width 8 uncovered.
     return [_distinct(rng, (2, 3, 4, 8), dtype), {"pool_height": 2, "pool_width": 3, "stride": 2}]
+
+
+def _global_pool(rng, dtype):
+    return [_distinct(rng, (2, 3, 4, 5), dtype)]
 
 
 def _norm_params(rng, dtype, shape):
@@ -213,6 +221,8 @@ CASES = {
     ),
     "dropout-train-seeded": Case(dropout_forward, dropout_backward, _dropout_train, (0,), (SHARP,)),
     "dropout-test": Case(dropout_forward, dropout_backward, _dropout_test, (0,), (SHARP,)),
+    "global_avg_pool": Case(global_avg_pool_forward, global_avg_pool_backward, _global_pool, (0,), (SHARP,)),
+    "global_max_pool": Case(global_max_pool_forward, global_max_pool_backward, _global_pool, (0,), (SHARP,)),
 }
 
 

@@ -28,6 +28,8 @@ from layerwise.layer_utils import (
     affine_ln_relu_forward,
     affine_relu_backward,
     affine_relu_forward,
+    conv_block_backward,
+    conv_block_forward,
     conv_bn_relu_backward,
     conv_bn_relu_forward,
     conv_relu_backward,
@@ -127,6 +129,10 @@ def _loss(loss_fn):
     return Row(loss_fn, lambda dout, dx: dout * dx, inputs, (0,), (1e-8,))
 
 
+def _smoothed_softmax_loss(x, y):
+    return softmax_loss(x, y, label_smoothing=0.1)
+
+
 def _dropout_notebook():
     draw = _seeded((10, 10), (10, 10), shift=10.0)
     return _notebook(draw, {"mode": "train", "p": 0.2, "seed": 123})
@@ -150,6 +156,9 @@ NOTEBOOK = {
     "relu-notebook": Row(relu_forward, relu_backward, _notebook(_seeded((10, 10), (10, 10))), (0,), (1e-11,)),
     "softmax_loss-notebook": _loss(softmax_loss),
     "svm_loss-notebook": _loss(svm_loss),
+    # The centered difference's rounding with h = 1e-5 (the plain loss sees 9.4e-9 on this data) gives
+    # 1.1e-8 here; tests/_layers/test_losses.py checks it with h = 1e-4 to 1e-8.
+    "softmax_loss-label_smoothing": _loss(_smoothed_softmax_loss)._replace(tol=(2e-8,)),
     # The notebook prints dx error 1.159803161159293e-08 for this very data ("around e-8 or
     # less"): the centered difference's own error, reproduced here to the last digit. 1e-8
     # would reject the notebook's reference output, so dx gets 2e-8.
@@ -253,6 +262,35 @@ def _spatial_batchnorm_relu(rng):
     return [x, rng.standard_normal(4), rng.standard_normal(4), {"mode": "train"}]
 
 
+def _conv_block(normalization, pool, residual):
+    """conv_block_forward with gamma and beta as positional arguments (3 and 4), so that the rows
+    can take their numeric gradients; without normalization the forward takes x, w, b only."""
+    norm_param = {None: None, "batchnorm": {"mode": "train"}, "groupnorm": {"groups": 2}}[normalization]
+    pool_param = POOL_2X2 if pool else None
+
+    def forward(x, w, b, gamma=None, beta=None):
+        return conv_block_forward(
+            x, w, b, {"stride": 1, "pad": 1}, normalization=normalization, gamma=gamma, beta=beta,
+            norm_param=copy.deepcopy(norm_param), pool_param=pool_param, residual=residual,
+        )  # fmt: skip
+
+    def backward(dout, cache):
+        dx, dw, db, dgamma, dbeta = conv_block_backward(dout, cache)
+        return (dx, dw, db) if normalization is None else (dx, dw, db, dgamma, dbeta)
+
+    def arguments(rng):
+        x = rng.standard_normal((2, 4, 4, 6))
+        w, b = 0.3 * rng.standard_normal((4, 4, 3, 3)), rng.standard_normal(4)
+        return [x, w, b] if normalization is None else [x, w, b, rng.standard_normal(4), rng.standard_normal(4)]
+
+    # The bias before batch norm has gradient 0; conv_block_backward itself is in the table for
+    # the coverage check through the batchnorm rows, whose five gradients it returns as they are.
+    db_tol = Zero() if normalization == "batchnorm" else 1e-7
+    tol = (1e-6, 1e-6, db_tol) + (() if normalization is None else (1e-6, 1e-6))
+    chosen = conv_block_backward if normalization == "batchnorm" else backward
+    return Row(forward, chosen, _sandwich(forward, arguments), range(len(tol)), tol)
+
+
 # A bias before batch norm is cancelled by the mean subtraction: its gradient is 0.
 SANDWICHES = {
     "affine_bn_relu": Row(
@@ -269,6 +307,14 @@ SANDWICHES = {
         range(3),
         (1e-7,) * 3,
     ),
+    **{
+        f"conv_block-{normalization or 'plain'}{'-pool' if pool else ''}{'-residual' if residual else ''}": _conv_block(
+            normalization, pool, residual
+        )
+        for normalization in (None, "batchnorm", "groupnorm")
+        for pool in (False, True)
+        for residual in (False, True)
+    },
 }
 
 

@@ -7,8 +7,8 @@ import pytest
 
 from layerwise import checkpoint
 from layerwise.checkpoint import CheckpointError
-from layerwise.classifiers import FullyConnectedNet, ThreeLayerConvNet, TwoLayerNet
-from layerwise.inference import softmax
+from layerwise.classifiers import ConvNet, FullyConnectedNet, ThreeLayerConvNet, TwoLayerNet
+from layerwise.inference import predict_proba, softmax
 from layerwise.model_io import load_model, save_model
 from layerwise.preprocessing import Preprocessing
 from layerwise.solver import Solver
@@ -25,6 +25,12 @@ def _models(dtype):
                 [9, 6], input_dim=D, normalization=normalization, dropout_keep_ratio=keep, weight_scale=0.1, dtype=dtype
             )
     yield "three-layer-conv", ThreeLayerConvNet(input_dim=SHAPE, num_filters=4, filter_size=3, hidden_dim=8, dtype=dtype)
+    blocks = ((4, True), {"filters": 4, "residual": True}, (6, True))
+    for normalization, global_pool in ((None, "max"), ("batchnorm", "max"), ("batchnorm", "avg"), ("groupnorm", "avg")):
+        yield f"convnet {normalization} {global_pool}", ConvNet(
+            input_dim=SHAPE, blocks=blocks, normalization=normalization, groups=2, global_pool=global_pool,
+            dropout_keep=0.5, label_smoothing=0.1, dtype=dtype,
+        )  # fmt: skip
 
 
 def _trained(model, rng):
@@ -170,3 +176,15 @@ def test_solver_keeps_the_running_statistics_of_the_best_parameters(tmp_path):
     restored.load_checkpoint(tmp_path / "ck_epoch_4")
     for name, value in solver.best_state.items():
         np.testing.assert_array_equal(restored.best_state[name], value)
+
+
+def test_a_saved_model_predicts_with_flip_averaging_too(tmp_path):
+    np.random.seed(0)
+    rng = np.random.default_rng(7)
+    model = _trained(ConvNet(input_dim=SHAPE, blocks=((4, True), (6, False))), rng)
+    preprocessing = Preprocessing(SHAPE, rng.uniform(0, 255, SHAPE).astype(np.float32))
+    save_model(tmp_path / "m", model, preprocessing=preprocessing)
+    saved = load_model(tmp_path / "m")
+    pixels = rng.integers(0, 256, (5, *SHAPE)).astype(np.uint8)
+    np.testing.assert_array_equal(saved.predict_proba(pixels, flip=True), predict_proba(model, pixels, preprocessing, flip=True))
+    assert not np.array_equal(saved.predict_proba(pixels, flip=True), saved.predict_proba(pixels))

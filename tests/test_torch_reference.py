@@ -27,6 +27,10 @@ from layerwise.layers import (  # noqa: E402
     batchnorm_forward,
     conv_backward_naive,
     conv_forward_naive,
+    global_avg_pool_backward,
+    global_avg_pool_forward,
+    global_max_pool_backward,
+    global_max_pool_forward,
     layernorm_backward,
     layernorm_forward,
     max_pool_backward_naive,
@@ -316,6 +320,18 @@ def test_softmax_loss_matches_cross_entropy_mean():
     close(dx, ref_dx.numpy(), what="dx")
 
 
+@pytest.mark.parametrize("label_smoothing", [0.05, 0.1, 0.5, 1.0])
+def test_softmax_loss_with_label_smoothing_matches_cross_entropy(label_smoothing):
+    rng = np.random.default_rng(10)
+    x, y = rng.standard_normal((20, 7)) * 3, rng.integers(7, size=20)
+    loss, dx = softmax_loss(x, y, label_smoothing=label_smoothing)
+    tx = leaf(x)
+    tloss = F.cross_entropy(tx, torch.tensor(y), reduction="mean", label_smoothing=label_smoothing)
+    (ref_dx,) = torch.autograd.grad(tloss, tx)
+    assert loss == pytest.approx(tloss.item(), rel=1e-12)
+    close(dx, ref_dx.numpy(), what="dx")
+
+
 def test_svm_loss_matches_multi_margin_loss_times_c():
     rng = np.random.default_rng(9)
     N, C = 20, 6
@@ -328,3 +344,29 @@ def test_svm_loss_matches_multi_margin_loss_times_c():
     (ref_dx,) = torch.autograd.grad(tloss, tx)
     assert loss == pytest.approx(C * tloss.item(), rel=1e-12)
     close(dx, C * ref_dx.numpy(), what="dx")
+
+
+# --- global pooling ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "forward, backward, reference",
+    [
+        (global_avg_pool_forward, global_avg_pool_backward, F.adaptive_avg_pool2d),
+        (global_max_pool_forward, global_max_pool_backward, F.adaptive_max_pool2d),
+    ],
+    ids=["avg", "max"],
+)
+def test_global_pools_match_adaptive_pools_to_one_by_one(forward, backward, reference):
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((3, 4, 5, 6))
+    x[0, 0] = 0.0  # a channel of ties, as after a ReLU: both send the gradient to the first
+    x[1, 2, 3, 4] = x[1, 2, 0, 1] = x[1, 2].max() + 1
+    out, cache = forward(x)
+    dout = rng.standard_normal(out.shape)
+    dx = backward(dout, cache)
+    tx = leaf(x)
+    tout = reference(tx, 1).reshape(3, 4)
+    (ref_dx,) = torch_vjp(tout, [tx], dout)
+    close(out, tout.detach().numpy(), what="out")
+    close(dx, ref_dx, what="dx")

@@ -19,7 +19,7 @@ def _loss_inputs(func: str, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, n
     return x, y
 
 
-def softmax_loss(x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+def softmax_loss(x: np.ndarray, y: np.ndarray, *, label_smoothing: float = 0.0) -> tuple[float, np.ndarray]:
     """Softmax cross-entropy loss, averaged over the batch.
 
     Parameters
@@ -28,20 +28,33 @@ def softmax_loss(x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
         Class scores; ``x[i, j]`` is the score of class j for example i.
     y : ndarray of int, shape (N,)
         Labels, ``0 <= y[i] < C``.
+    label_smoothing : float in [0, 1], keyword only
+        The target of example i is ``(1 - label_smoothing) * onehot(y[i]) + label_smoothing / C``
+        instead of ``onehot(y[i])``, as in ``torch.nn.functional.cross_entropy``; 0 (the default)
+        is the plain loss, to the bit.
 
     Returns
     -------
     loss : float
     dx : ndarray, shape (N, C), dtype of x
+        ``(softmax(x) - target) / N``.
     """
-    x, y = _loss_inputs("softmax_loss", x, y)
-    N = x.shape[0]
+    func = "softmax_loss"
+    label_smoothing = v.real_value(func, "label_smoothing", label_smoothing, low=0.0, high=1.0)
+    x, y = _loss_inputs(func, x, y)
+    N, C = x.shape
     shifted = x - x.max(axis=1, keepdims=True)  # exp never overflows
     log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
     rows = np.arange(N)
-    loss = -log_probs[rows, y].mean()
     dx = np.exp(log_probs)
-    dx[rows, y] -= 1
+    if label_smoothing == 0:
+        loss = -log_probs[rows, y].mean()
+        dx[rows, y] -= 1
+    else:
+        uniform = label_smoothing / C
+        loss = -((1 - label_smoothing) * log_probs[rows, y] + uniform * log_probs.sum(axis=1)).mean()
+        dx -= x.dtype.type(uniform)
+        dx[rows, y] -= x.dtype.type(1 - label_smoothing)
     dx /= N
     return float(loss), dx
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import layer_utils as lu
 from .. import layers as L
-from ..classifiers import FullyConnectedNet, ThreeLayerConvNet, TwoLayerNet
+from ..classifiers import ConvNet, FullyConnectedNet, ThreeLayerConvNet, TwoLayerNet
 from ..fast_layers import conv_backward_fast, conv_forward_fast, max_pool_backward_fast, max_pool_forward_fast
 from ..gradient_check import eval_numerical_gradient, eval_numerical_gradient_array, rel_error
 from .progress import plural
@@ -125,6 +125,11 @@ def checks() -> Iterator[tuple[str, str, np.ndarray, np.ndarray, float]]:
     X, y = r(2, 3, 8, 8), np.random.randint(10, size=2)
     model = ThreeLayerConvNet(input_dim=(3, 8, 8), num_filters=3, filter_size=3, hidden_dim=7, dtype=np.float64)
     yield from _model("ThreeLayerConvNet", model, X, y, CONV_NET_TOLERANCE, h=1e-6)
+    X, y = r(2, 3, 6, 6), np.random.randint(10, size=2)
+    blocks = ((4, False), {"filters": 4, "pool": True, "residual": True})
+    model = ConvNet(input_dim=(3, 6, 6), blocks=blocks, normalization="groupnorm", groups=2, global_pool="avg",
+                    reg=0.1, label_smoothing=0.1, dtype=np.float64)  # fmt: skip
+    yield from _model("ConvNet", model, X, y, MODEL_TOLERANCE)
 
 
 def applicable_tolerance(numeric: np.ndarray, analytic: np.ndarray, relative: float) -> tuple[str, float]:

@@ -19,7 +19,7 @@ from .. import schedules
 from ..augmentation import AUGMENTATIONS
 from ..optim import HYPERPARAMETERS, UPDATE_RULES
 
-MODEL_CHOICES = ("two-layer", "fc", "three-layer-conv")
+MODEL_CHOICES = ("two-layer", "fc", "three-layer-conv", "convnet")
 
 # Settings every model shares, then each model's own defaults (they override the shared ones).
 COMMON_DEFAULTS: dict[str, Any] = {
@@ -55,15 +55,27 @@ MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
     "three-layer-conv": {
         "num_filters": 32, "filter_size": 7, "hidden_dim": 100, "weight_scale": 1e-3, "epochs": 1, "batch_size": 50,
     },  # fmt: skip
+    # weight_scale None: He initialisation, sqrt(2 / fan_in) per layer
+    "convnet": {
+        "blocks": "32,64p,64,128p,128p", "filter_size": 3, "normalization": "batchnorm", "groups": 4,
+        "residual": False, "global_pool": "max", "dropout_keep": 1.0, "label_smoothing": 0.0, "weight_scale": None,
+    },  # fmt: skip
 }
 MODEL_ONLY = {
     "hidden_dim": ("two-layer", "three-layer-conv"),
     "hidden_dims": ("fc",),
-    "normalization": ("fc",),
-    "dropout_keep": ("fc",),
+    "normalization": ("fc", "convnet"),
+    "dropout_keep": ("fc", "convnet"),
     "num_filters": ("three-layer-conv",),
-    "filter_size": ("three-layer-conv",),
+    "filter_size": ("three-layer-conv", "convnet"),
+    "blocks": ("convnet",),
+    "groups": ("convnet",),
+    "residual": ("convnet",),
+    "global_pool": ("convnet",),
+    "label_smoothing": ("convnet",),
 }
+# The normalizations each model takes ("none" on the command line is None).
+NORMALIZATIONS = {"fc": (None, "batchnorm", "layernorm"), "convnet": (None, "batchnorm", "groupnorm")}
 SETTINGS = sorted(set(COMMON_DEFAULTS) | set(MODEL_ONLY) | {"weight_scale"})
 
 
@@ -92,11 +104,19 @@ def add_setting_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--model", choices=MODEL_CHOICES, help="architecture (default: two-layer)")
     model.add_argument("--hidden-dim", type=int, dest="hidden_dim", help="hidden units (two-layer: default 500; three-layer-conv: 100)")
     model.add_argument("--hidden-dims", type=_int_list, dest="hidden_dims", help="fc hidden sizes, comma-separated (default 100,100)")
-    model.add_argument("--normalization", choices=("none", "batchnorm", "layernorm"), help="fc normalization (default batchnorm)")
-    model.add_argument("--dropout-keep", type=float, dest="dropout_keep", help="fc dropout keep probability (default 1: no dropout)")
+    model.add_argument("--normalization", choices=("none", "batchnorm", "layernorm", "groupnorm"),
+                       help="fc: none, batchnorm or layernorm; convnet: none, batchnorm or groupnorm (default batchnorm)")
+    model.add_argument("--dropout-keep", type=float, dest="dropout_keep", help="fc, convnet dropout keep probability (default 1: no dropout)")
     model.add_argument("--num-filters", type=int, dest="num_filters", help="conv filters (default 32)")
-    model.add_argument("--filter-size", type=int, dest="filter_size", help="conv filter size (default 7)")
-    model.add_argument("--weight-scale", type=float, dest="weight_scale", help="std of the initial weights")
+    model.add_argument("--filter-size", type=int, dest="filter_size", help="conv filter size (three-layer-conv: default 7; convnet: 3)")
+    model.add_argument("--blocks", help="convnet blocks, comma-separated filter counts, each followed by p for a 2x2 max pool "
+                                        "and r for a residual shortcut (default 32,64p,64,128p,128p)")
+    model.add_argument("--groups", type=int, help="convnet groupnorm groups, dividing every block's filters (default 4)")
+    model.add_argument("--residual", action="store_true", help="convnet: a residual shortcut in every block (see --blocks' r)")
+    model.add_argument("--global-pool", choices=("max", "avg"), dest="global_pool", help="convnet: after the blocks (default max)")
+    model.add_argument("--label-smoothing", type=float, dest="label_smoothing", help="convnet softmax loss (default 0)")
+    model.add_argument("--weight-scale", type=_weight_scale, dest="weight_scale",
+                       help="std of the initial weights; 'he' for sqrt(2 / fan_in) (convnet's default)")
     model.add_argument("--reg", type=float, help="L2 strength (default 0)")
     model.add_argument("--dtype", choices=("float32", "float64"), help="compute dtype (default float32)")
     training = parser.add_argument_group("training")
@@ -126,6 +146,48 @@ def add_setting_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--num-training", type=int, dest="num_training", help="training images (default 49000; sample: 1800)")
     data.add_argument("--num-validation", type=int, dest="num_validation", help="validation images (default 1000; sample: 100)")
     data.add_argument("--num-test", type=int, dest="num_test", help="test images (default 1000)")
+
+
+def _weight_scale(text: str) -> float | None:
+    if text.strip().lower() == "he":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'he', got {text!r}") from None
+
+
+def parse_blocks(blocks: Any) -> list:
+    """The ``blocks`` setting as ``ConvNet`` takes it.
+
+    A string such as ``"32,64p,64r,128p"``: a block per comma, its number of filters followed by
+    ``p`` for a 2x2 max pool after it and ``r`` for a residual shortcut (in either order); or, from
+    a JSON file, a list of ``[filters, pool]`` pairs or of dicts as ``ConvNet`` takes them.
+
+    Raises
+    ------
+    CommandError
+        Naming ``--blocks`` when the text is malformed.
+    """
+    if not isinstance(blocks, str):
+        if not isinstance(blocks, list) or not blocks:
+            raise CommandError(f"--blocks must be a text such as '32,64p,128p' or a list of blocks, got {blocks!r}")
+        return blocks
+    parsed = []
+    for part in blocks.split(","):
+        part = part.strip()
+        digits = part.rstrip("pr")
+        flags = part[len(digits):]
+        if not digits.isdigit() or int(digits) < 1 or len(set(flags)) != len(flags):
+            raise CommandError(
+                f"--blocks must be comma-separated filter counts, each optionally followed by p (pool) and r "
+                f"(residual), e.g. '32,64p,64r,128p', got {blocks!r}"
+            )
+        block: dict[str, Any] = {"filters": int(digits), "pool": "p" in flags}
+        if "r" in flags:
+            block["residual"] = True
+        parsed.append(block)
+    return parsed
 
 
 def _int_list(text: str) -> list[int]:
@@ -212,6 +274,7 @@ REAL_RANGES: dict[str, tuple[float, float | None, bool, bool]] = {
     "weight_scale": (0.0, None, False, False),
     "reg": (0.0, None, False, False),
     "dropout_keep": (0.0, 1.0, True, False),
+    "label_smoothing": (0.0, 1.0, False, False),
 }
 
 
@@ -227,8 +290,16 @@ def check_settings(config: dict[str, Any]) -> None:
         if (value is not None or key != "num_val_samples") and (type(value) is not int or value < 1):
             raise CommandError(f"{option_name(key)} must be a positive integer, got {value!r}")
     for key, (low, high, low_open, high_open) in REAL_RANGES.items():
-        if key in config:
+        if key in config and not (key == "weight_scale" and config[key] is None and config["model"] == "convnet"):
             _check_real(option_name(key), config[key], low, high, low_open, high_open)
+    model = config["model"]
+    if model in NORMALIZATIONS and config["normalization"] not in NORMALIZATIONS[model]:
+        choices = ", ".join("none" if choice is None else choice for choice in NORMALIZATIONS[model])
+        raise CommandError(f"--normalization must be one of {choices} for {model}, got {config['normalization']!r}")
+    if model == "convnet":
+        parse_blocks(config["blocks"])
+        if type(config["residual"]) is not bool:
+            raise CommandError(f"--residual must be true or false, got {config['residual']!r}")
     rule = config["update_rule"]
     if rule not in UPDATE_RULES:
         raise CommandError(f"--update-rule must be one of {sorted(UPDATE_RULES)}, got {rule!r}")

@@ -16,14 +16,25 @@ import numpy as np
 from .. import data_utils, set_num_threads
 from ..augmentation import make_augmentation
 from ..checkpoint import CheckpointError
-from ..classifiers import FullyConnectedNet, ThreeLayerConvNet, TwoLayerNet
+from ..classifiers import ConvNet, FullyConnectedNet, ThreeLayerConvNet, TwoLayerNet
 from ..model_io import save_model
 from ..preprocessing import Preprocessing
 from ..solver import NonFiniteLossError, Solver
 from . import plots, run_folder
 from .evaluate import evaluate_and_report
 from .progress import ProgressReporter, format_duration, plural
-from .settings import COMMON_DEFAULTS, LATER_SETTINGS, MODEL_ONLY, SETTINGS, CommandError, add_setting_arguments, option_name, positive_int, resolve_config
+from .settings import (
+    COMMON_DEFAULTS,
+    LATER_SETTINGS,
+    MODEL_ONLY,
+    SETTINGS,
+    CommandError,
+    add_setting_arguments,
+    option_name,
+    parse_blocks,
+    positive_int,
+    resolve_config,
+)
 
 DIVERGED = 3
 """The exit status of a run whose loss became NaN or infinite."""
@@ -64,6 +75,13 @@ def build_model(config: dict[str, Any]):
         return FullyConnectedNet(
             config["hidden_dims"], input_dim=3 * 32 * 32, dropout_keep_ratio=config["dropout_keep"],
             normalization=config["normalization"], **common,
+        )  # fmt: skip
+    if config["model"] == "convnet":
+        return ConvNet(
+            input_dim=(3, 32, 32), blocks=parse_blocks(config["blocks"]), filter_size=config["filter_size"],
+            normalization=config["normalization"], groups=config["groups"], residual=config["residual"],
+            global_pool=config["global_pool"], dropout_keep=config["dropout_keep"],
+            label_smoothing=config["label_smoothing"], **common,
         )  # fmt: skip
     return ThreeLayerConvNet(
         input_dim=(3, 32, 32), num_filters=config["num_filters"], filter_size=config["filter_size"],
@@ -294,7 +312,7 @@ def write_run_results(run_dir: Path, model, solver, data: dict[str, np.ndarray],
     plotted = plots.plot_curves(
         run_dir, solver.loss_history, solver.train_acc_history, solver.val_acc_history, solver.iterations_per_epoch
     )
-    if isinstance(model, ThreeLayerConvNet):
+    if isinstance(model, (ThreeLayerConvNet, ConvNet)):
         plots.save_filter_grid(run_dir / "filters.png", model.params["W1"])
     test = evaluate_and_report(model, data["X_test"], data["y_test"], run_dir, out, data_utils.CLASS_NAMES)
     run_folder.write_json(
@@ -314,9 +332,10 @@ def _report_divergence(error: NonFiniteLossError, run_dir: Path, model, solver, 
                        data_info: dict[str, Any], preprocessing: Preprocessing) -> int:  # fmt: skip
     """Say where the loss stopped being finite and what to try, keep the best parameters; exit status 3."""
     epoch = (error.iteration - 1) // solver.iterations_per_epoch + 1
+    weight_scale = "he" if config["weight_scale"] is None else f"{config['weight_scale']:g}"
     print(
         f"layerwise: error: the loss became {error.loss} at iteration {error.iteration} (epoch {epoch}); try a lower "
-        f"--learning-rate (now {config['learning_rate']:g}) or --weight-scale (now {config['weight_scale']:g})",
+        f"--learning-rate (now {config['learning_rate']:g}) or --weight-scale (now {weight_scale})",
         file=sys.stderr,
     )
     write_metrics(run_dir, solver)

@@ -1,11 +1,13 @@
 """Specification of :mod:`layerwise._layers.losses`: softmax and SVM losses are means over the batch,
-stable, keep the score dtype (their numeric gradients are rows of tests/test_gradients.py)."""
+stable, keep the score dtype (their numeric gradients are rows of tests/test_gradients.py); the
+softmax loss's label smoothing (torch's in tests/test_torch_reference.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from layerwise.gradient_check import eval_numerical_gradient, rel_error
 from layerwise.layers import softmax_loss, svm_loss
 
 
@@ -66,3 +68,62 @@ def test_losses_do_not_mutate_their_inputs(loss_fn):
     loss_fn(x, y)
     np.testing.assert_array_equal(x, x_saved)
     np.testing.assert_array_equal(y, y_saved)
+
+
+# --- label smoothing -------------------------------------------------------------------------------
+
+
+def test_label_smoothing_zero_is_the_plain_loss_to_the_bit(loss_data):
+    x, y = loss_data
+    for dtype in (np.float32, np.float64):
+        plain, plain_dx = softmax_loss(x.astype(dtype), y)
+        smoothed, smoothed_dx = softmax_loss(x.astype(dtype), y, label_smoothing=0.0)
+        assert smoothed == plain
+        np.testing.assert_array_equal(smoothed_dx, plain_dx)
+
+
+@pytest.mark.parametrize("label_smoothing", [0.1, 0.5, 1.0])
+def test_label_smoothing_is_cross_entropy_against_the_smoothed_target(label_smoothing):
+    rng = np.random.default_rng(3)
+    N, C = 6, 4
+    x, y = 2 * rng.standard_normal((N, C)), rng.integers(C, size=N)
+    target = np.full((N, C), label_smoothing / C)
+    target[np.arange(N), y] += 1 - label_smoothing
+    probs = np.exp(x) / np.exp(x).sum(axis=1, keepdims=True)
+    loss, dx = softmax_loss(x, y, label_smoothing=label_smoothing)
+    assert loss == pytest.approx(-(target * np.log(probs)).sum(axis=1).mean(), rel=1e-12)
+    np.testing.assert_allclose(dx, (probs - target) / N, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("label_smoothing", [0.05, 0.1, 0.3])
+def test_label_smoothing_gradient_matches_the_numeric_gradient(loss_data, label_smoothing):
+    x, y = loss_data
+    _, dx = softmax_loss(x, y, label_smoothing=label_smoothing)
+    # h = 1e-4: the loss is smooth, and a larger step keeps the rounding of its sum out of the estimate.
+    numeric = eval_numerical_gradient(lambda x: softmax_loss(x, y, label_smoothing=label_smoothing)[0], x, verbose=False, h=1e-4)
+    assert rel_error(numeric, dx) < 1e-8
+
+
+def test_label_smoothing_keeps_the_score_dtype():
+    x = np.random.default_rng(4).standard_normal((5, 3)).astype(np.float32)
+    loss, dx = softmax_loss(x, np.array([0, 1, 2, 0, 1]), label_smoothing=0.2)
+    assert isinstance(loss, float) and dx.dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    "value, error, message",
+    [
+        (-0.1, ValueError, "softmax_loss: label_smoothing must be a finite number in [0, 1], got -0.1"),
+        (1.5, ValueError, "softmax_loss: label_smoothing must be a finite number in [0, 1], got 1.5"),
+        ("0.1", TypeError, "softmax_loss: label_smoothing must be a real number, got '0.1'"),
+    ],
+)
+def test_bad_label_smoothing_is_refused(value, error, message):
+    with pytest.raises(error) as raised:
+        softmax_loss(np.zeros((2, 3)), np.array([0, 1]), label_smoothing=value)
+    assert str(raised.value) == message
+
+
+def test_label_smoothing_is_keyword_only():
+    with pytest.raises(TypeError):
+        softmax_loss(np.zeros((2, 3)), np.array([0, 1]), 0.1)

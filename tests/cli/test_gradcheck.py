@@ -14,6 +14,13 @@ def test_gradcheck_passes(capsys):
     assert "FullyConnectedNet batchnorm" in out
 
 
+def test_gradcheck_checks_a_small_convnet(capsys):
+    assert main(["gradcheck", "--only", "convnet"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("ConvNet ")]
+    assert {row[1] for row in rows} == {"W1", "b1", "gamma1", "beta1", "W2", "b2", "gamma2", "beta2", "W3", "b3"}
+    assert all(row[-1] == "ok" for row in rows)
+
+
 def test_gradcheck_marks_a_row_ok_only_within_the_tolerance_it_states(monkeypatch, capsys):
     from layerwise.cli import gradcheck
 

@@ -80,6 +80,33 @@ def test_conv_net_run_writes_the_filter_grid(tmp_path):
     assert (width, height) == (4 * (2 * 3 + 1), 4 * (2 * 3 + 1))  # 2x2 grid of 3x3 filters, padding 1, x4
 
 
+def test_a_convnet_run_trains_saves_and_records_its_settings(tmp_path, capsys):
+    run = tmp_path / "convnet"
+    assert train_small(run, "--model", "convnet", "--blocks", "4,4pr,8p", "--epochs", "1", "--batch-size", "50",
+                       "--global-pool", "avg", "--label-smoothing", "0.1", "--dropout-keep", "0.8") == 0  # fmt: skip
+    assert "Training ConvNet (convnet) for 1 epoch" in capsys.readouterr().out
+    config = json.loads((run / "config.json").read_text())
+    assert config["blocks"] == "4,4pr,8p" and config["weight_scale"] is None and config["normalization"] == "batchnorm"
+    saved = load_model(run / "model").model
+    assert saved.blocks == [
+        {"filters": 4, "pool": False, "residual": False},
+        {"filters": 4, "pool": True, "residual": True},
+        {"filters": 8, "pool": True, "residual": False},
+    ]
+    assert (saved.global_pool, saved.label_smoothing, saved.dropout_keep) == ("avg", 0.1, 0.8)
+    assert saved.get_state() and (run / "filters.png").is_file()
+
+
+def test_convnet_groupnorm_and_he_weight_scale_from_the_command_line(tmp_path):
+    run = tmp_path / "groupnorm"
+    assert train_small(run, "--model", "convnet", "--blocks", "4,8p", "--normalization", "groupnorm", "--groups", "2",
+                       "--weight-scale", "he", "--epochs", "1", "--batch-size", "100") == 0  # fmt: skip
+    saved = load_model(run / "model").model
+    assert (saved.normalization, saved.groups, saved.weight_scale) == ("groupnorm", 2, None)
+    with pytest.raises(SystemExit):  # argparse's own error, exit status 2
+        train_small(tmp_path / "other", "--model", "convnet", "--weight-scale", "big")
+
+
 def test_threads_option_gives_the_same_model_and_is_not_a_setting(tmp_path):
     import layerwise
 
@@ -274,6 +301,15 @@ def test_optim_config_reaches_the_update_rule(tmp_path):
     (["--model", "two-layer", "--hidden-dims", "10,10"], "--hidden-dims applies to fc only, not to two-layer"),
     (["--update-rule", "adam", "--optim-config", '{"beta1": 1.5}'], "adam: config['beta1'] must be a finite number in [0, 1), got 1.5"),
     (["--epochs", "0"], "epochs must be a positive integer, got 0"),
+    (["--model", "fc", "--blocks", "8p"], "--blocks applies to convnet only, not to fc"),
+    (["--model", "fc", "--normalization", "groupnorm"], "--normalization must be one of none, batchnorm, layernorm for fc, got 'groupnorm'"),
+    (["--model", "convnet", "--normalization", "layernorm"],
+     "--normalization must be one of none, batchnorm, groupnorm for convnet, got 'layernorm'"),
+    (["--model", "convnet", "--blocks", "8,16q"], "--blocks must be comma-separated filter counts, each optionally followed by p"),
+    (["--model", "convnet", "--blocks", "8pp"], "--blocks must be comma-separated filter counts"),
+    (["--model", "convnet", "--label-smoothing", "1.5"], "--label-smoothing must be a finite number in [0, 1], got 1.5"),
+    (["--model", "convnet", "--residual"], "ConvNet: blocks[0] has residual=True"),
+    (["--model", "fc", "--weight-scale", "he"], "--weight-scale must be a finite number >= 0, got None"),
 ])
 def test_bad_settings_exit_2_with_a_message(tmp_path, capsys, arguments, message):
     assert train_small(tmp_path / "run", *arguments) == 2
