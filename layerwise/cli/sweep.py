@@ -11,7 +11,8 @@ from typing import Any
 from . import settings as run_settings
 from .progress import format_duration
 
-RUNTIME = ("sweep", "trials", "workers", "threads", "backend", "address", "out", "resume", "metric", "quiet", "handler", "command")
+RUNTIME = ("sweep", "trials", "workers", "threads", "backend", "address", "out", "resume", "metric", "early_stopping", "quiet",
+           "handler", "command")  # fmt: skip
 
 
 def add_parser(subparsers) -> None:
@@ -21,9 +22,10 @@ def add_parser(subparsers) -> None:
         description=(
             "Train one model per trial of a search space and rank them. SWEEP.json is "
             '{"base": {SETTINGS}, "space": {SETTING: {"values"|"choice": [...]} or {"uniform"|"loguniform": [LOW, HIGH]}}} '
-            'with optional "trials", "seed" and "metric"; the settings are the keys of a run\'s config.json, and the '
-            "train options below set the base (they win over the file's). Writes DIR/results.csv and results.json "
-            "(ranked), DIR/best/ (the best trial as a run folder) and DIR/sweep.png."
+            'with optional "trials", "seed", "metric" and "early_stopping" ({"rule": "median", "grace_epochs": 1, '
+            '"min_trials": 3}); the settings are the keys of a run\'s config.json, and the train options below set the '
+            "base (they win over the file's). Writes DIR/results.csv and results.json (ranked), DIR/best/ (the best "
+            "trial as a run folder) and DIR/sweep.png."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         argument_default=argparse.SUPPRESS,
@@ -31,7 +33,10 @@ def add_parser(subparsers) -> None:
     parser.add_argument("sweep", metavar="SWEEP.json", nargs="?", help="the sweep (not with --resume)")
     group = parser.add_argument_group("sweep")
     group.add_argument("--trials", type=run_settings.positive_int, help="trials to run (default: the file's, else the grid's size, else 10)")
-    group.add_argument("--metric", help="best_val_acc (default), final_val_acc or final_train_acc")
+    group.add_argument("--metric", help="best_val_acc (default), final_val_acc, best_train_acc or final_train_acc")
+    group.add_argument("--early-stopping", choices=("median", "none"), dest="early_stopping",
+                       help="stop a trial whose best accuracy after an epoch is below the median of the earlier trials' at "
+                            "that epoch (the file's grace_epochs and min_trials kept; none: every trial runs to its end)")
     group.add_argument("--workers", type=run_settings.positive_int, help="trials at once (default: one per core; Ray: the cluster's CPUs)")
     group.add_argument("--threads", type=run_settings.positive_int, help="threads per trial (default: the cores shared out; Ray: 1)")
     group.add_argument("--backend", choices=("local", "ray"), help="where the trials run (default local)")
@@ -44,8 +49,9 @@ def add_parser(subparsers) -> None:
 
 
 def _overrides(options: dict[str, Any]) -> dict[str, Any]:
-    """Settings for the base, and the sweep's ``trials``, ``metric`` and ``seed`` (``--seed`` is the sweep's)."""
-    return {key: value for key, value in options.items() if key in run_settings.SETTINGS or key in ("trials", "metric")}
+    """Settings for the base, and the sweep's ``trials``, ``metric``, ``early_stopping``, ``seed`` (``--seed`` is the sweep's)."""
+    sweep_keys = ("trials", "metric", "early_stopping")
+    return {key: value for key, value in options.items() if key in run_settings.SETTINGS or key in sweep_keys}
 
 
 def run(options: dict[str, Any]) -> int:
@@ -54,7 +60,7 @@ def run(options: dict[str, Any]) -> int:
 
     resume = options.get("resume")
     if resume:
-        given = sorted(key for key in options if key not in RUNTIME or key in ("sweep", "metric"))
+        given = sorted(key for key in options if key not in RUNTIME or key in ("sweep", "metric", "early_stopping"))
         if given:
             raise SweepError(f"--resume continues the sweep recorded in {resume} (only --trials may change); "
                              f"drop {['SWEEP.json' if key == 'sweep' else run_settings.option_name(key) for key in given]}")  # fmt: skip
@@ -87,10 +93,11 @@ def run(options: dict[str, Any]) -> int:
 def summary(result, top: int = 5) -> str:
     """The sweep's outcome in a few lines: counts, the best trials, where the files are."""
     records = result.records
-    counts = {status: sum(r["status"] == status for r in records) for status in ("ok", "diverged", "failed")}
+    counts = {status: sum(r["status"] == status for r in records) for status in ("ok", "stopped", "diverged", "failed")}
     metric = json.loads((result.out_dir / "results.json").read_text(encoding="utf-8"))["metric"]
+    stopped = f"{counts['stopped']} stopped early, " if counts["stopped"] else ""
     lines = [
-        f"{len(records)} trials ({counts['ok']} ok, {counts['diverged']} diverged, {counts['failed']} failed); "
+        f"{len(records)} trials ({counts['ok']} ok, {stopped}{counts['diverged']} diverged, {counts['failed']} failed); "
         f"{result.ran} run in {format_duration(result.wall_seconds)}",
     ]
     from ..sweep.spec import describe

@@ -4,6 +4,7 @@ A sweep is a base configuration (a run's ``config.json`` keys) plus a search spa
 settings, a trial budget, a seed and a metric; see :mod:`.space` for the space's forms. Trials run
 in local processes or on Ray (:mod:`.local`, :mod:`.ray_backend`); each one is reproducible from its
 recorded seed and settings; results land in a sweep folder as they finish (:mod:`.runner`).
+Bad trials may stop early by a deterministic median rule (:mod:`.stopping`).
 
 >>> spec = parse_sweep({"base": {"model": "fc", "sample": True, "epochs": 2},
 ...                     "space": {"learning_rate": {"loguniform": [1e-4, 1e-2]}}, "trials": 8, "seed": 0})
@@ -14,5 +15,7 @@ recorded seed and settings; results land in a sweep folder as they finish (:mod:
 from .runner import BACKENDS, SweepResult, run_sweep
 from .space import SweepError
 from .spec import METRICS, SweepSpec, Trial, make_trials, parse_sweep
+from .stopping import EarlyStopping
 
-__all__ = ["BACKENDS", "METRICS", "SweepError", "SweepResult", "SweepSpec", "Trial", "make_trials", "parse_sweep", "run_sweep"]
+__all__ = ["BACKENDS", "METRICS", "EarlyStopping", "SweepError", "SweepResult", "SweepSpec", "Trial", "make_trials", "parse_sweep",
+           "run_sweep"]  # fmt: skip

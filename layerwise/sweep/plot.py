@@ -2,8 +2,9 @@
 
 Two settings: a scatter over them, coloured by the metric. One setting: the metric against it.
 Settings sampled log-uniformly get log axes; settings whose values are not numbers (strings,
-lists) get one position per value. Trials that diverged or failed are red crosses (at the bottom
-of a one-setting plot). Needs matplotlib, like the run folder's curves.
+lists) get one position per value. Trials stopped early are hollow grey circles (at their metric
+in a one-setting plot); those that diverged or failed are red crosses (at the bottom of a
+one-setting plot). Needs matplotlib, like the run folder's curves.
 """
 
 from __future__ import annotations
@@ -42,24 +43,32 @@ def plot_sweep(path: Path, records: list[dict[str, Any]], space: dict[str, Dimen
     if plt is None or not keys or not records:
         return False
     ok = [record["status"] == "ok" and record.get(metric) is not None for record in records]
+    stopped = [record["status"] == "stopped" for record in records]
+    failed = [not good and not halted for good, halted in zip(ok, stopped)]
     fig, ax = plt.subplots(figsize=(7, 5))
     xs, x_labels = _axis_values(records, keys[0])
     if len(keys) == 2:
         ys, y_labels = _axis_values(records, keys[1])
+        stopped_y = [y for y, halted in zip(ys, stopped) if halted]
         shown = ax.scatter([x for x, good in zip(xs, ok) if good], [y for y, good in zip(ys, ok) if good],
                            c=[r[metric] for r, good in zip(records, ok) if good], cmap="viridis", s=60,
                            edgecolors="black", linewidths=0.5)  # fmt: skip
         if any(ok):
             fig.colorbar(shown, ax=ax, label=metric)
         _set_axis(ax, "y", keys[1], space, y_labels)
-        failed_y = [y for y, good in zip(ys, ok) if not good]
+        failed_y = [y for y, bad in zip(ys, failed) if bad]
     else:
         ax.plot([x for x, good in zip(xs, ok) if good], [r[metric] for r, good in zip(records, ok) if good], "o")
         ax.set_ylabel(metric)
-        failed_y = [0.0 for good in ok if not good]
-    failed_x = [x for x, good in zip(xs, ok) if not good]
+        stopped_y = [r.get(metric) or 0.0 for r, halted in zip(records, stopped) if halted]
+        failed_y = [0.0 for bad in failed if bad]
+    stopped_x = [x for x, halted in zip(xs, stopped) if halted]
+    failed_x = [x for x, bad in zip(xs, failed) if bad]
+    if stopped_x:
+        ax.scatter(stopped_x, stopped_y, marker="o", facecolors="none", edgecolors="grey", s=60, label="stopped early")
     if failed_x:
         ax.scatter(failed_x, failed_y, marker="x", color="red", s=60, label="diverged or failed")
+    if stopped_x or failed_x:
         ax.legend(loc="best")
     _set_axis(ax, "x", keys[0], space, x_labels)
     ax.set_title(f"{metric} of {len(records)} trials")

@@ -7,11 +7,15 @@ by Ray, up to ``max_retries`` times; exceptions inside training never leave the 
 the trial's ``failed``/``diverged`` record), so retries happen only for lost work, and each task's
 result is taken once: every trial is recorded exactly once.
 
-Why not Tune: a trial's outcome here depends only on its seed and settings, which makes the two
-back-ends give the same ranking and ``layerwise train --config`` repeat any trial. Tune's early
-stopping (ASHA, median stopping) stops a trial by comparing it with the trials that happen to have
-reported before it, so what a trial records would depend on timing and concurrency; it is not
-offered (see benchmarks/README.md, "Sweeps").
+With early stopping, the board (:class:`.stopping.Board`) is a threaded actor of no CPU; a trial
+waiting on it for the earlier trials is blocked in ``ray.get``, which frees its CPU for them. The
+driver tells the board of every trial that ends, a trial Ray gave up on included.
+
+Why not Tune: a trial's outcome here depends only on its seed and settings (and, with early
+stopping, on the trials before it), which makes the two back-ends give the same ranking and
+``layerwise train --config`` repeat any trial. Tune's schedulers (ASHA, median stopping) stop a
+trial by comparing it with the trials that happen to have reported before it, so what a trial
+records would depend on timing and concurrency (see benchmarks/README.md, "Sweeps").
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import numpy as np
 
 from .local import OnResult
 from .spec import Trial
+from .stopping import Board, StoppingPlan
 from .trial import failed_record, run_trial
 
 
@@ -51,12 +56,25 @@ def _worker_env() -> dict[str, Any]:
     return {"env_vars": {"PYTHONPATH": path}}
 
 
-def _ray_trial(trial: Trial, data: dict[str, np.ndarray], threads: int):
-    return run_trial(trial, data, threads)
+def _ray_trial(trial: Trial, data: dict[str, np.ndarray], threads: int, stopper):
+    return run_trial(trial, data, threads, stopper)
+
+
+class ActorBoard:
+    """The board's methods, called on its Ray actor (what a Stopper holds on this back-end; picklable)."""
+
+    def __init__(self, actor):
+        self.actor = actor
+
+    def report(self, trial: int, curve: list[float], ended: bool = False) -> None:
+        _import_ray().get(self.actor.report.remote(trial, curve, ended))
+
+    def decide(self, trial: int, epoch: int, timeout: float) -> str | None:
+        return _import_ray().get(self.actor.decide.remote(trial, epoch, timeout))
 
 
 def run_ray(trials: list[Trial], data: dict[str, np.ndarray], on_result: OnResult, workers: int | None, threads: int,
-            address: str | None = None, max_retries: int = 3) -> None:  # fmt: skip
+            address: str | None = None, max_retries: int = 3, stopping: StoppingPlan | None = None) -> None:  # fmt: skip
     """Run ``trials`` as Ray tasks of ``threads`` CPUs each, calling ``on_result`` as each ends.
 
     Parameters
@@ -69,6 +87,8 @@ def run_ray(trials: list[Trial], data: dict[str, np.ndarray], on_result: OnResul
         at the end.
     max_retries : int
         How many times Ray resubmits a trial whose worker or node died.
+    stopping : StoppingPlan, optional
+        Early stopping.
     """
     ray = _import_ray()
     started_here = not ray.is_initialized()
@@ -83,22 +103,33 @@ def run_ray(trials: list[Trial], data: dict[str, np.ndarray], on_result: OnResul
             num_cpus=threads, max_retries=max_retries, retry_exceptions=False, runtime_env=_worker_env()
         )
         data_ref = ray.put(data)
+        stopper = None
+        if stopping is not None:
+            # Every trial in flight may wait on the board at once; a few more threads for the driver's calls.
+            actor = ray.remote(Board).options(num_cpus=0, max_concurrency=workers + 4, runtime_env=_worker_env())
+            board = actor.remote(*stopping.board_args())
+            stopper = stopping.open(ActorBoard(board))
         waiting = list(reversed(trials))
         running: dict[Any, Trial] = {}
         try:
             while waiting or running:
                 while waiting and len(running) < workers:
                     trial = waiting.pop()
-                    running[remote.remote(trial, data_ref, threads)] = trial
+                    running[remote.remote(trial, data_ref, threads, stopper)] = trial
                 done, _ = ray.wait(list(running), num_returns=1)
                 for ref in done:
                     trial = running.pop(ref)
                     record, run = _result(ray, ref, trial)
+                    if stopper is not None:
+                        stopper.ended(record)
                     on_result(record, run, len(running) + min(len(waiting), workers - len(running)))
         except BaseException:
             for ref in running:
                 ray.cancel(ref, force=True)
             raise
+        finally:
+            if stopper is not None:
+                ray.kill(board)
     finally:
         if started_here:
             ray.shutdown()

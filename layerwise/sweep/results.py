@@ -4,7 +4,9 @@
 file opened with ``O_APPEND`` and then synced, so a crash leaves whole lines (and at worst a torn
 last line, which is ignored). It is what ``--resume`` reads. ``DIR/results.csv`` and
 ``DIR/results.json`` are rewritten atomically (temporary file, then rename) after every trial,
-ranked: ``ok`` trials by the metric (higher first, ties by trial), then ``diverged``, then ``failed``.
+ranked: ``ok`` trials by the metric (higher first, ties by trial), then ``stopped`` ones (early
+stopping; by the metric too), then ``diverged``, then ``failed``. The curves of a record (lists)
+are in ``results.json`` and ``trials.jsonl``, not in the CSV.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from typing import Any
 from ..cli import run_folder
 
 LOG = "trials.jsonl"
-METRIC_COLUMNS = ("best_val_acc", "final_val_acc", "final_train_acc", "epochs_done", "train_seconds", "wall_seconds")
-_STATUS_ORDER = {"ok": 0, "diverged": 1, "failed": 2}
+METRIC_COLUMNS = ("best_val_acc", "final_val_acc", "best_train_acc", "final_train_acc", "epochs_done", "train_seconds",
+                  "wall_seconds")  # fmt: skip
+_STATUS_ORDER = {"ok": 0, "stopped": 1, "diverged": 2, "failed": 3}
 
 
 def append_record(out_dir: Path, record: dict[str, Any]) -> None:
@@ -76,12 +79,16 @@ def columns(space_keys: list[str]) -> list[str]:
     return ["rank", "trial", "status", "seed", *space_keys, *METRIC_COLUMNS, "threads", "error"]
 
 
-def write_tables(out_dir: Path, records: list[dict[str, Any]], space_keys: list[str], metric: str) -> list[dict[str, Any]]:
-    """Rewrite ``results.csv`` and ``results.json`` (ranked) from ``records``; return the ranked records."""
+def write_tables(out_dir: Path, records: list[dict[str, Any]], space_keys: list[str], metric: str,
+                 early_stopping: dict[str, Any] | None = None) -> list[dict[str, Any]]:  # fmt: skip
+    """Rewrite ``results.csv`` and ``results.json`` (ranked) from ``records``; return the ranked records.
+
+    ``results.json`` is ``{"metric", "early_stopping" (the rule as in sweep.json, or null), "trials"}``.
+    """
     rows = ranked(records, metric)
     header = columns(space_keys)
     run_folder.write_csv(out_dir / "results.csv", header, ([_cell(row.get(name)) for name in header] for row in rows))
-    run_folder.write_json(out_dir / "results.json", {"metric": metric, "trials": rows})
+    run_folder.write_json(out_dir / "results.json", {"metric": metric, "early_stopping": early_stopping, "trials": rows})
     return rows
 
 

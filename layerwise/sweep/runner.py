@@ -2,7 +2,7 @@
 
 Layout of the sweep folder ``DIR/``::
 
-    sweep.json           the sweep as run (base, space, trials, seed, metric); --resume reads it
+    sweep.json           the sweep as run (base, space, trials, seed, metric, early_stopping); --resume reads it
     trials.jsonl         one line per finished trial, appended as it ends
     results.csv, results.json   every finished trial, ranked (rewritten after each)
     best/                the best ok trial as a ``layerwise train`` run folder (no checkpoints)
@@ -27,6 +27,7 @@ from .plot import plot_sweep
 from .progress import SweepProgress
 from .space import SweepError
 from .spec import SweepSpec, make_trials, parse_sweep
+from .stopping import StoppingPlan
 from .trial import TrialRun
 
 BACKENDS = ("local", "ray")
@@ -149,7 +150,8 @@ def run_sweep(spec: SweepSpec | None, out_dir: str | os.PathLike, *, backend: st
     run_folder.write_json(out_dir / SPEC_FILE, spec.to_json())
 
     space_keys = list(spec.space)
-    results.write_tables(out_dir, records, space_keys, spec.metric)
+    early_stopping = None if spec.early_stopping is None else spec.early_stopping.to_json()
+    results.write_tables(out_dir, records, space_keys, spec.metric, early_stopping)
     best = _best(records, spec.metric)
     display = SweepProgress(spec.trials, progress, spec.metric, space_keys)
     if pending:
@@ -164,7 +166,7 @@ def run_sweep(spec: SweepSpec | None, out_dir: str | os.PathLike, *, backend: st
             nonlocal best
             results.append_record(out_dir, record)
             records.append(record)
-            results.write_tables(out_dir, records, space_keys, spec.metric)
+            results.write_tables(out_dir, records, space_keys, spec.metric, early_stopping)
             if run is not None and _is_better(record, best, spec.metric):
                 write_best(out_dir / BEST_DIR, record, run, data, data_info, mean_image)
                 best = record
@@ -172,14 +174,16 @@ def run_sweep(spec: SweepSpec | None, out_dir: str | os.PathLike, *, backend: st
             if on_result is not None:
                 on_result(record)
 
+        # Early stopping compares each trial with every earlier one, those recorded before a resume included.
+        stopping = None if spec.early_stopping is None else StoppingPlan(spec.early_stopping, spec.metric, list(records))
         if backend == "local":
-            local.run_local(pending, data, record_result, workers, threads)
+            local.run_local(pending, data, record_result, workers, threads, stopping=stopping)
         else:
             try:
-                ray_backend.run_ray(pending, data, record_result, workers, threads, address=address)
+                ray_backend.run_ray(pending, data, record_result, workers, threads, address=address, stopping=stopping)
             except ConnectionError as error:
                 raise SweepError(f"--address: cannot connect to Ray ({error})") from None
-    ranked = results.write_tables(out_dir, records, space_keys, spec.metric)
+    ranked = results.write_tables(out_dir, records, space_keys, spec.metric, early_stopping)
     plotted = plot_sweep(out_dir / "sweep.png", sorted(records, key=lambda r: r["trial"]), spec.space, spec.metric)
     best = next((record for record in ranked if best is not None and record["trial"] == best["trial"]), None)
     return SweepResult(out_dir, ranked, best, len(pending), time.perf_counter() - start, plotted)

@@ -1,4 +1,4 @@
-"""A sweep: the base settings, the space, the trial budget, the seed and the metric; and its trials."""
+"""A sweep: the base settings, the space, the trial budget, the seed, the metric and early stopping; and its trials."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ import numpy as np
 
 from ..cli import settings as run_settings
 from .space import Dimension, SweepError, default_trials, parse_space, trial_settings
+from .stopping import EarlyStopping, parse_early_stopping
 
-METRICS = ("best_val_acc", "final_val_acc", "final_train_acc")
-"""What a sweep may rank by (each higher is better)."""
+METRICS = ("best_val_acc", "final_val_acc", "best_train_acc", "final_train_acc")
+"""What a sweep may rank by (each higher is better; the train ones on ``num_train_samples`` training images)."""
 
-SPEC_KEYS = ("base", "space", "trials", "seed", "metric")
+SPEC_KEYS = ("base", "space", "trials", "seed", "metric", "early_stopping")
 
 
 class SweepSpec(NamedTuple):
@@ -30,6 +31,8 @@ class SweepSpec(NamedTuple):
         The sweep's seed; trial ``i``'s settings and training seed derive from it and ``i``.
     metric : str
         One of ``METRICS``.
+    early_stopping : EarlyStopping or None
+        How bad trials stop early (:mod:`.stopping`); None: every trial runs to its end.
     """
 
     base: dict[str, Any]
@@ -37,11 +40,13 @@ class SweepSpec(NamedTuple):
     trials: int
     seed: int
     metric: str
+    early_stopping: EarlyStopping | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
             "base": self.base, "space": {key: dim.to_json() for key, dim in self.space.items()},
             "trials": self.trials, "seed": self.seed, "metric": self.metric,
+            "early_stopping": None if self.early_stopping is None else self.early_stopping.to_json(),
         }  # fmt: skip
 
 
@@ -58,19 +63,19 @@ class Trial(NamedTuple):
 
 
 def parse_sweep(document: Any, overrides: dict[str, Any] | None = None) -> SweepSpec:
-    """Check a sweep as written in ``SWEEP.json`` (``{"base", "space", "trials"?, "seed"?, "metric"?}``).
+    """Check a sweep as written in ``SWEEP.json`` (``{"base", "space", "trials"?, "seed"?, "metric"?, "early_stopping"?}``).
 
     Parameters
     ----------
     document : dict
     overrides : dict, optional
         Values that win over the document's: settings (merged into ``base``), and ``trials``,
-        ``seed``, ``metric`` (the command line's options).
+        ``seed``, ``metric``, ``early_stopping`` (a rule's name or ``"none"``: the command line's options).
 
     Raises
     ------
     SweepError
-        For an unknown key, setting or metric, a bad space, a bad trial budget or seed.
+        For an unknown key, setting or metric, a bad space, trial budget, seed or early stopping.
     """
     if not isinstance(document, dict):
         raise SweepError(f"a sweep must be a JSON object with 'base' and 'space', got {type(document).__name__}")
@@ -99,7 +104,8 @@ def parse_sweep(document: Any, overrides: dict[str, Any] | None = None) -> Sweep
     metric = overrides.get("metric", document.get("metric", "best_val_acc"))
     if metric not in METRICS:
         raise SweepError(f"metric must be one of {list(METRICS)}, got {metric!r}")
-    return SweepSpec(base, space, trials, seed, metric)
+    early_stopping = parse_early_stopping(document.get("early_stopping"), overrides.get("early_stopping"))
+    return SweepSpec(base, space, trials, seed, metric, early_stopping)
 
 
 def make_trials(spec: SweepSpec) -> list[Trial]:

@@ -1,5 +1,5 @@
 """Sweeps on the local back-end: results as trials end, failures, resumption, the best run folder,
-and trials that ``layerwise train --config`` repeats to the bit."""
+trials that ``layerwise train --config`` repeats to the bit, and bad trials stopped early."""
 
 import csv
 import json
@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
-from tests.sweep.helpers import MIXED, RANDOM, outcome, spec
+from tests.sweep.helpers import MIXED, RANDOM, STOPPING, assert_the_bad_trial_stopped, outcome, spec
 
 from layerwise.cli import main
 from layerwise.sweep import SweepError, run_sweep
@@ -27,7 +27,7 @@ def test_a_diverging_and_a_failing_trial_are_recorded_and_the_sweep_goes_on(tmp_
     with open(tmp_path / "s" / "results.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert list(rows[0])[:6] == ["rank", "trial", "status", "seed", "hidden_dims", "learning_rate"]
-    assert {"best_val_acc", "error", "wall_seconds"} <= set(rows[0])
+    assert {"best_val_acc", "best_train_acc", "error", "wall_seconds"} <= set(rows[0]) and "val_acc_curve" not in rows[0]
     assert [int(row["trial"]) for row in rows] == [record["trial"] for record in result.records]
     assert json.loads((tmp_path / "s" / "results.json").read_text())["trials"] == result.records
     assert result.best["trial"] == result.records[0]["trial"] and result.best["status"] == "ok"
@@ -97,3 +97,65 @@ def test_cli_sweep_writes_the_folder_and_prints_the_ranking(tmp_path, capsys):
     assert "--resume continues the sweep recorded in" in capsys.readouterr().err
     assert main(["sweep", "--resume", str(out), "--quiet"]) == 0
     assert "0 run in" in capsys.readouterr().out
+
+
+def test_a_clearly_bad_trial_stops_early_and_the_others_run_to_the_end(tmp_path):
+    result = run_sweep(spec(STOPPING), tmp_path / "s", workers=2, threads=1, progress=None)
+    assert_the_bad_trial_stopped(result)
+    recorded = json.loads((tmp_path / "s" / "results.json").read_text())
+    assert recorded["early_stopping"] == {"rule": "median", "grace_epochs": 1, "min_trials": 3}
+    one_at_a_time = run_sweep(spec(STOPPING), tmp_path / "one", workers=1, threads=1, progress=None)
+    assert outcome(one_at_a_time) == outcome(result)  # what is stopped does not depend on timing (one thread each)
+    without = run_sweep(spec({**STOPPING, "early_stopping": None}), tmp_path / "without", workers=2, threads=1, progress=None)
+    assert [r["status"] for r in without.records] == ["ok"] * 4
+    full = {r["trial"]: r for r in without.records}[3]
+    assert full["epochs_done"] == 3 and full["val_acc_curve"][:1] == {r["trial"]: r for r in result.records}[3]["val_acc_curve"]
+
+
+def test_a_stopped_trial_is_its_config_trained_for_the_epochs_it_ran(tmp_path):
+    result = run_sweep(spec(STOPPING), tmp_path / "s", workers=2, threads=1, progress=None)
+    stopped = next(record for record in result.records if record["status"] == "stopped")
+    config = tmp_path / "trial.json"
+    config.write_text(json.dumps(stopped["config"]))
+    run = tmp_path / "run"
+    with threadpool_limits(1):
+        assert main(["train", "--config", str(config), "--epochs", str(stopped["epochs_done"]), "--run-dir", str(run),
+                     "--no-progress", "--threads", "1"]) == 0  # fmt: skip
+    with open(run / "epochs.csv", newline="") as handle:
+        val_acc = [float(row["val_acc"]) for row in csv.DictReader(handle)]
+    assert val_acc[1:] == stopped["val_acc_curve"]
+
+
+def test_a_resumed_sweep_stops_the_same_trials_and_reruns_none(tmp_path):
+    whole = run_sweep(spec(STOPPING), tmp_path / "whole", workers=2, threads=1, progress=None)
+
+    def interrupt_after_three(record):
+        if record["trial"] == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(spec(STOPPING), tmp_path / "cut", workers=1, threads=1, progress=None, on_result=interrupt_after_three)
+    assert sorted(read_records(tmp_path / "cut")) == [0, 1, 2]
+    ran = []
+    resumed = run_sweep(None, tmp_path / "cut", resume=True, workers=2, threads=1, progress=None,
+                        on_result=lambda r: ran.append(r["trial"]))  # fmt: skip
+    assert ran == [3]  # stopped by the median of the recorded trials' curves, as in the uninterrupted sweep
+    assert outcome(resumed) == outcome(whole)
+    again = run_sweep(None, tmp_path / "cut", resume=True, threads=1, progress=None)  # the stopped trial is recorded: nothing runs
+    assert again.ran == 0 and outcome(again) == outcome(whole)
+
+
+def test_cli_early_stopping_option_is_recorded_and_fixed_on_resume(tmp_path, capsys):
+    sweep = tmp_path / "sweep.json"
+    sweep.write_text(json.dumps({key: value for key, value in STOPPING.items() if key != "early_stopping"}))
+    out = tmp_path / "out"
+    assert main(["sweep", str(sweep), "--out", str(out), "--early-stopping", "median", "--workers", "2", "--threads", "1"]) == 0
+    captured = capsys.readouterr()
+    assert "4 trials (3 ok, 1 stopped early, 0 diverged, 0 failed)" in captured.out
+    assert "trial 3 stopped: best_val_acc" in captured.err and "stopped 1, best" in captured.err
+    assert json.loads((out / "sweep.json").read_text())["early_stopping"] == {"rule": "median", "grace_epochs": 1, "min_trials": 3}
+    assert main(["sweep", "--resume", str(out), "--early-stopping", "none"]) == 2
+    assert "drop ['--early-stopping']" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["sweep", str(sweep), "--out", str(tmp_path / "bad"), "--early-stopping", "asha"])
+    assert "invalid choice: 'asha'" in capsys.readouterr().err

@@ -1,10 +1,11 @@
 """Sweeps on Ray, on a two-node cluster simulated on this machine: the same ranking as the local
-back-end, failures recorded, and a node lost while trials run. Skipped where Ray is not installed."""
+back-end, failures recorded, bad trials stopped early as locally, and a node lost while trials run.
+Skipped where Ray is not installed."""
 
 import json
 
 import pytest
-from tests.sweep.helpers import MIXED, RANDOM, TINY, outcome, spec
+from tests.sweep.helpers import MIXED, RANDOM, STOPPING, TINY, assert_the_bad_trial_stopped, outcome, spec
 
 from layerwise.sweep import run_sweep
 from layerwise.sweep.results import LOG
@@ -35,6 +36,13 @@ def test_ray_ranks_the_trials_as_the_local_back_end(cluster, tmp_path, document)
     assert [record["status"] for record in on_ray.records].count("ok") >= 1
     if document is MIXED:
         assert {record["status"] for record in on_ray.records} == {"ok", "diverged", "failed"}
+
+
+def test_ray_stops_the_bad_trial_early_as_the_local_back_end(cluster, tmp_path):
+    on_ray = run_sweep(spec(STOPPING), tmp_path / "ray", backend="ray", progress=None)
+    assert_the_bad_trial_stopped(on_ray)
+    local = run_sweep(spec(STOPPING), tmp_path / "local", workers=2, threads=1, progress=None)
+    assert outcome(on_ray) == outcome(local)
 
 
 def test_a_node_lost_while_trials_run_costs_no_trial(cluster, tmp_path):

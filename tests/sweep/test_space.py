@@ -26,7 +26,7 @@ BAD_SWEEPS = [
     ({"space": {"num_filters": {"values": [8]}}}, "--num-filters applies to three-layer-conv only, not to fc"),
     ({"space": {"epochs": {"uniform": [1, 3]}}}, "--epochs must be a positive integer"),
     ({"space": {}, "trials": 0}, "trials must be a positive integer, got 0"),
-    ({"space": {}, "metric": "val_loss"}, "metric must be one of ['best_val_acc', 'final_val_acc', 'final_train_acc'], got 'val_loss'"),
+    ({"space": {}, "metric": "val_loss"}, "metric must be one of ['best_val_acc', 'final_val_acc', 'best_train_acc', 'final_train_acc'], got 'val_loss'"),
     ({"space": {}, "spaces": {}}, "unknown sweep keys ['spaces']"),
     ({"space": {}, "base": {"seed": 3}}, "base: 'seed' is the sweep's"),
     ({"space": {}, "base": {"learning_rat": 3}}, "base: unknown settings ['learning_rat']"),
