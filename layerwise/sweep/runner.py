@@ -155,7 +155,7 @@ def run_sweep(spec: SweepSpec | None, out_dir: str | os.PathLike, *, backend: st
     best = _best(records, spec.metric)
     display = SweepProgress(spec.trials, progress, spec.metric, space_keys)
     if pending:
-        data, data_info, mean_image = train.load_data(all_trials[0].config)
+        data, data_info, preprocessing = train.load_data(all_trials[0].config)
         if progress is not None:
             where = "Ray" + (f" at {address}" if address else "") if backend == "ray" else f"{plural(workers, 'local worker')}"
             print(train.describe_data(data_info), file=progress)
@@ -168,7 +168,7 @@ def run_sweep(spec: SweepSpec | None, out_dir: str | os.PathLike, *, backend: st
             records.append(record)
             results.write_tables(out_dir, records, space_keys, spec.metric, early_stopping)
             if run is not None and _is_better(record, best, spec.metric):
-                write_best(out_dir / BEST_DIR, record, run, data, data_info, mean_image)
+                write_best(out_dir / BEST_DIR, record, run, data, data_info, preprocessing)
                 best = record
             display.update(record, records, running, best)
             if on_result is not None:
@@ -200,7 +200,7 @@ def _is_better(record: dict[str, Any], best: dict[str, Any] | None, metric: str)
     return best is None or results.ranked([record, best], metric)[0]["trial"] == record["trial"]
 
 
-def write_best(best_dir: Path, record: dict[str, Any], run: TrialRun, data, data_info, mean_image) -> None:
+def write_best(best_dir: Path, record: dict[str, Any], run: TrialRun, data, data_info, preprocessing) -> None:
     """Write the trial as a ``layerwise train`` run folder: built aside, then swapped in for the old one."""
     staging = best_dir.with_name(best_dir.name + ".new")
     shutil.rmtree(staging, ignore_errors=True)
@@ -211,7 +211,7 @@ def write_best(best_dir: Path, record: dict[str, Any], run: TrialRun, data, data
     model.params = {name: value.copy() for name, value in run.params.items()}
     if run.state:
         model.set_state(run.state)
-    train.write_run_results(staging, model, run, data, data_info, mean_image, io.StringIO())
+    train.write_run_results(staging, model, run, data, data_info, preprocessing, io.StringIO())
     old = best_dir.with_name(best_dir.name + ".old")
     shutil.rmtree(old, ignore_errors=True)
     if best_dir.exists():

@@ -27,7 +27,7 @@ GRID_KINDS = ("values",)
 RANGE_KINDS = ("uniform", "loguniform")
 
 # Settings every trial must share: the data (loaded once per sweep) and the seed (derived per trial).
-SHARED_SETTINGS = ("data", "sample", "download", "num_training", "num_validation", "num_test", "dtype", "seed")
+SHARED_SETTINGS = ("data", "sample", "download", "num_training", "num_validation", "num_test", "dtype", "normalize", "seed")
 
 
 class SweepError(ValueError):

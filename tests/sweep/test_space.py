@@ -21,6 +21,7 @@ BAD_SWEEPS = [
     ({"space": {"learning_rate": [1e-3, 1e-2]}}, "space['learning_rate'] must be one of"),
     ({"space": {"seed": {"values": [1, 2]}}}, "space: 'seed' cannot vary between trials"),
     ({"space": {"num_training": {"values": [50, 100]}}}, "space: 'num_training' cannot vary between trials"),
+    ({"space": {"normalize": {"choice": ["mean-image", "channel"]}}}, "space: 'normalize' cannot vary between trials"),
     ({"space": {"learning_rate": {"uniform": [-1.0, 1.0]}}}, "space['learning_rate']: the end -1.0 of the 'uniform' range: --learning-rate must be"),
     ({"space": {"dropout_keep": {"values": [0.5, 1.5]}}}, "trial 1 (dropout_keep=1.5): --dropout-keep must be a finite number in (0, 1]"),
     ({"space": {"num_filters": {"values": [8]}}}, "--num-filters applies to three-layer-conv only, not to fc"),
