@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 from typing import Any, TextIO
@@ -25,6 +26,8 @@ def add_parser(subparsers) -> None:
     source.add_argument("--data", help="evaluate on the full CIFAR-10 test set at this path")
     source.add_argument("--sample", action="store_true", help="evaluate on the embedded sample's test images")
     parser.add_argument("--num-test", type=int, dest="num_test", help="test images (default: as in training)")
+    parser.add_argument("--test-flip", action=argparse.BooleanOptionalAction, dest="test_flip",
+                        help="score each image with its mirror image too (default: as in training)")
     parser.set_defaults(handler=run)
 
 
@@ -36,14 +39,16 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -
 
 
 def evaluate_and_report(
-    model, X_test: np.ndarray, y_test: np.ndarray, out_dir: Path | None, out: TextIO, class_names: list[str] | None = None
-) -> dict[str, Any]:
+    model, X_test: np.ndarray, y_test: np.ndarray, out_dir: Path | None, out: TextIO, class_names: list[str] | None = None,
+    *, flip: bool = False,
+) -> dict[str, Any]:  # fmt: skip
     """Print the test accuracy and a per-class table; write confusion.csv/.png into ``out_dir``.
 
-    ``X_test`` are model inputs (preprocessed); ``class_names`` default to CIFAR-10's.
+    ``X_test`` are model inputs (preprocessed); ``class_names`` default to CIFAR-10's; ``flip``
+    scores each image with its mirror image too (:func:`layerwise.inference.class_scores`).
     """
     names = class_names or data_utils.CLASS_NAMES
-    confusion = confusion_matrix(y_test, np.argmax(class_scores(model, X_test), axis=1), len(names))
+    confusion = confusion_matrix(y_test, np.argmax(class_scores(model, X_test, flip=flip), axis=1), len(names))
     totals = confusion.sum(axis=1)
     per_class = {name: (float(confusion[i, i] / totals[i]) if totals[i] else None) for i, name in enumerate(names)}
     accuracy = float(np.trace(confusion) / max(len(y_test), 1))
@@ -90,5 +95,7 @@ def run(options: dict[str, Any]) -> int:
             )
         X_test = saved.preprocessing.apply(X_test, dtype)
     print(f"Model: {type(model).__name__} from {model_path(target)}; test images from {where}", file=sys.stdout)
-    evaluate_and_report(model, X_test, data["y_test"], None, sys.stdout, saved.class_names)
+    flip = options.get("test_flip")
+    flip = bool(meta.get("test_flip", False)) if flip is None else flip
+    evaluate_and_report(model, X_test, data["y_test"], None, sys.stdout, saved.class_names, flip=flip)
     return 0

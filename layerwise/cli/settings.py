@@ -18,6 +18,7 @@ import numpy as np
 from .. import schedules
 from ..augmentation import AUGMENTATIONS
 from ..optim import HYPERPARAMETERS, UPDATE_RULES
+from .presets import PRESETS
 
 MODEL_CHOICES = ("two-layer", "fc", "three-layer-conv", "convnet")
 
@@ -44,10 +45,11 @@ COMMON_DEFAULTS: dict[str, Any] = {
     "lr_schedule": None,
     "augment": None,
     "normalize": "mean-image",
+    "test_flip": False,
 }
 NORMALIZE_CHOICES = ("mean-image", "channel")
 # Settings a run's config.json may lack, having been written before they existed: such a run had their defaults.
-LATER_SETTINGS = ("lr_schedule", "augment", "normalize")
+LATER_SETTINGS = ("lr_schedule", "augment", "normalize", "test_flip")
 MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
     # Tuned on CIFAR-10 (benchmarks/bench_cifar.py): raw pixels are large, so adam wants a small step.
     "two-layer": {"hidden_dim": 500, "weight_scale": 1e-3, "learning_rate": 1e-4, "lr_decay": 0.8},
@@ -101,6 +103,9 @@ def add_setting_arguments(parser: argparse.ArgumentParser) -> None:
     appear in the parsed arguments (``train`` and ``sweep`` merge them over other settings).
     """
     model = parser.add_argument_group("model")
+    model.add_argument("--preset", choices=sorted(PRESETS),
+                       help="start from a named set of settings (options given beside it win): best-cnn = the ConvNet "
+                            "recipe of benchmarks/bench_best_cnn.py, 8 epochs on the full CIFAR-10")
     model.add_argument("--model", choices=MODEL_CHOICES, help="architecture (default: two-layer)")
     model.add_argument("--hidden-dim", type=int, dest="hidden_dim", help="hidden units (two-layer: default 500; three-layer-conv: 100)")
     model.add_argument("--hidden-dims", type=_int_list, dest="hidden_dims", help="fc hidden sizes, comma-separated (default 100,100)")
@@ -116,7 +121,8 @@ def add_setting_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--global-pool", choices=("max", "avg"), dest="global_pool", help="convnet: after the blocks (default max)")
     model.add_argument("--label-smoothing", type=float, dest="label_smoothing", help="convnet softmax loss (default 0)")
     model.add_argument("--weight-scale", type=_weight_scale, dest="weight_scale",
-                       help="std of the initial weights; 'he' for sqrt(2 / fan_in) (convnet's default)")
+                       help="std of the initial weights; convnet also: 'he' for sqrt(2 / fan_in) (its default) or 'pytorch' for "
+                            "sqrt(1 / (3 fan_in)), PyTorch's default (best-cnn's)")
     model.add_argument("--reg", type=float, help="L2 strength (default 0)")
     model.add_argument("--dtype", choices=("float32", "float64"), help="compute dtype (default float32)")
     training = parser.add_argument_group("training")
@@ -145,16 +151,19 @@ def add_setting_arguments(parser: argparse.ArgumentParser) -> None:
                       help="subtract the training mean image, or each channel's mean and divide by its std (default mean-image)")
     data.add_argument("--num-training", type=int, dest="num_training", help="training images (default 49000; sample: 1800)")
     data.add_argument("--num-validation", type=int, dest="num_validation", help="validation images (default 1000; sample: 100)")
-    data.add_argument("--num-test", type=int, dest="num_test", help="test images (default 1000)")
+    data.add_argument("--num-test", type=int, dest="num_test", help="test images (default 1000; best-cnn: all 10000)")
+    data.add_argument("--test-flip", action="store_true", dest="test_flip",
+                      help="score each test image as the mean of its scores and its mirror image's (best-cnn's default)")
 
 
-def _weight_scale(text: str) -> float | None:
-    if text.strip().lower() == "he":
-        return None
+def _weight_scale(text: str) -> float | str | None:
+    named = text.strip().lower()
+    if named in ("he", "pytorch"):
+        return None if named == "he" else named
     try:
         return float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number or 'he', got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a number, 'he' or 'pytorch', got {text!r}") from None
 
 
 def parse_blocks(blocks: Any) -> list:
@@ -215,8 +224,9 @@ def _json_object_or_null(text: str) -> dict[str, Any] | None:
 
 
 def resolve_config(options: dict[str, Any]) -> dict[str, Any]:
-    """Merge defaults < config file < command-line options, and check the result."""
+    """Merge defaults < preset (``options["preset"]``) < config file < command-line options, and check the result."""
     given = {key: value for key, value in options.items() if key in SETTINGS}
+    preset = preset_settings(options.get("preset"))
     if options.get("config"):
         path = Path(options["config"])
         try:
@@ -229,7 +239,16 @@ def resolve_config(options: dict[str, Any]) -> dict[str, Any]:
         if unknown:
             raise CommandError(f"--config: unknown settings {unknown} in {path}; valid ones are {SETTINGS}")
         given = {**from_file, **given}
-    return resolve_settings(given)
+    return resolve_settings({**preset, **given})
+
+
+def preset_settings(name: str | None) -> dict[str, Any]:
+    """A copy of :data:`.presets.PRESETS` ``[name]`` ({} for None)."""
+    if name is None:
+        return {}
+    if name not in PRESETS:
+        raise CommandError(f"--preset must be one of {sorted(PRESETS)}, got {name!r}")
+    return json.loads(json.dumps(PRESETS[name]))
 
 
 def resolve_settings(given: dict[str, Any]) -> dict[str, Any]:
@@ -290,7 +309,7 @@ def check_settings(config: dict[str, Any]) -> None:
         if (value is not None or key != "num_val_samples") and (type(value) is not int or value < 1):
             raise CommandError(f"{option_name(key)} must be a positive integer, got {value!r}")
     for key, (low, high, low_open, high_open) in REAL_RANGES.items():
-        if key in config and not (key == "weight_scale" and config[key] is None and config["model"] == "convnet"):
+        if key in config and not (key == "weight_scale" and config[key] in (None, "pytorch") and config["model"] == "convnet"):
             _check_real(option_name(key), config[key], low, high, low_open, high_open)
     model = config["model"]
     if model in NORMALIZATIONS and config["normalization"] not in NORMALIZATIONS[model]:
@@ -319,6 +338,8 @@ def _check_training_options(config: dict[str, Any]) -> None:
             raise CommandError(f"--lr-decay must be 1 with --lr-schedule, which sets every update's learning rate; got {config['lr_decay']!r}")
     if config["augment"] is not None and config["augment"] not in AUGMENTATIONS:
         raise CommandError(f"--augment must be one of {[*AUGMENTATIONS, 'none']}, got {config['augment']!r}")
+    if type(config["test_flip"]) is not bool:
+        raise CommandError(f"--test-flip must be true or false, got {config['test_flip']!r}")
     if config["normalize"] not in NORMALIZE_CHOICES:
         raise CommandError(f"--normalize must be one of {list(NORMALIZE_CHOICES)}, got {config['normalize']!r}")
 

@@ -49,9 +49,11 @@ def add_parser(subparsers) -> None:
 
 
 def _overrides(options: dict[str, Any]) -> dict[str, Any]:
-    """Settings for the base, and the sweep's ``trials``, ``metric``, ``early_stopping``, ``seed`` (``--seed`` is the sweep's)."""
+    """Settings for the base (a ``--preset``'s, then the options'), and the sweep's ``trials``, ``metric``,
+    ``early_stopping``, ``seed`` (``--seed`` is the sweep's)."""
     sweep_keys = ("trials", "metric", "early_stopping")
-    return {key: value for key, value in options.items() if key in run_settings.SETTINGS or key in sweep_keys}
+    given = {key: value for key, value in options.items() if key in run_settings.SETTINGS or key in sweep_keys}
+    return {**run_settings.preset_settings(options.get("preset")), **given}
 
 
 def run(options: dict[str, Any]) -> int:

@@ -186,7 +186,7 @@ def _new_run_dir(options: dict[str, Any], model: str) -> Path:
 
 def _resumed_config(run_dir: Path, options: dict[str, Any]) -> dict[str, Any]:
     """The recorded settings of the run in ``run_dir``; ``--epochs`` is the one that may change."""
-    ignored = sorted(key for key in options if (key in SETTINGS and key != "epochs") or key in ("config", "run_dir"))
+    ignored = sorted(key for key in options if (key in SETTINGS and key != "epochs") or key in ("config", "run_dir", "preset"))
     if ignored:
         raise CommandError(
             f"--resume continues a run with its recorded settings (only --epochs may change); drop {[option_name(k) for k in ignored]}"
@@ -278,7 +278,7 @@ def run(options: dict[str, Any]) -> int:
         return _report_divergence(error, run_dir, model, solver, config, data_info, preprocessing)
     elapsed = solver.train_seconds  # the whole run's, over every resume
 
-    plotted = write_run_results(run_dir, model, solver, data, data_info, preprocessing, out)
+    plotted = write_run_results(run_dir, model, solver, data, data_info, preprocessing, out, test_flip=config["test_flip"])
     print(f"Best validation accuracy {solver.best_val_acc:.4f}; trained in {format_duration(elapsed)}", file=out)
     if not plotted:
         print("Curves and the confusion matrix were not plotted: matplotlib is not installed (pip install 'layerwise[plot]').", file=out)
@@ -287,7 +287,7 @@ def run(options: dict[str, Any]) -> int:
 
 
 def write_run_results(run_dir: Path, model, solver, data: dict[str, np.ndarray], data_info: dict[str, Any],
-                      preprocessing: Preprocessing, out) -> list[Path]:  # fmt: skip
+                      preprocessing: Preprocessing, out, *, test_flip: bool = False) -> list[Path]:  # fmt: skip
     """Write what a finished run leaves in its folder besides ``config.json`` and the checkpoints.
 
     ``loss.csv``, ``epochs.csv``, the model, the curves (and the filters of a conv net), the test
@@ -301,6 +301,8 @@ def write_run_results(run_dir: Path, model, solver, data: dict[str, np.ndarray],
     data : dict with ``X_test`` (N, 3, 32, 32), normalised, and ``y_test`` (N,)
     preprocessing : Preprocessing
         The normalisation ``data`` had, as :func:`load_data` returns it.
+    test_flip : bool
+        Score each test image with its mirror image too (recorded in the model file for ``evaluate``).
 
     Returns
     -------
@@ -308,13 +310,13 @@ def write_run_results(run_dir: Path, model, solver, data: dict[str, np.ndarray],
         The curves plotted ([] without matplotlib).
     """
     write_metrics(run_dir, solver)
-    save_run_model(run_dir, model, solver, data_info, preprocessing)
+    save_run_model(run_dir, model, solver, data_info, preprocessing, test_flip=test_flip)
     plotted = plots.plot_curves(
         run_dir, solver.loss_history, solver.train_acc_history, solver.val_acc_history, solver.iterations_per_epoch
     )
     if isinstance(model, (ThreeLayerConvNet, ConvNet)):
         plots.save_filter_grid(run_dir / "filters.png", model.params["W1"])
-    test = evaluate_and_report(model, data["X_test"], data["y_test"], run_dir, out, data_utils.CLASS_NAMES)
+    test = evaluate_and_report(model, data["X_test"], data["y_test"], run_dir, out, data_utils.CLASS_NAMES, flip=test_flip)
     run_folder.write_json(
         run_dir / "metrics.json",
         {**test, "best_val_acc": solver.best_val_acc, "train_seconds": round(solver.train_seconds, 2), "epochs": solver.epoch},
@@ -322,9 +324,10 @@ def write_run_results(run_dir: Path, model, solver, data: dict[str, np.ndarray],
     return plotted
 
 
-def save_run_model(run_dir: Path, model, solver, data_info: dict[str, Any], preprocessing: Preprocessing) -> None:
+def save_run_model(run_dir: Path, model, solver, data_info: dict[str, Any], preprocessing: Preprocessing,
+                   *, test_flip: bool = False) -> None:  # fmt: skip
     """Save ``model`` as ``RUN/model.npz`` + ``.json``, with what ``layerwise evaluate`` needs to test it."""
-    meta = {"data_info": data_info, "best_val_acc": solver.best_val_acc, "epochs": solver.epoch}
+    meta = {"data_info": data_info, "best_val_acc": solver.best_val_acc, "epochs": solver.epoch, "test_flip": test_flip}
     save_model(run_dir / "model", model, preprocessing=preprocessing, class_names=data_utils.CLASS_NAMES, meta=meta)
 
 
@@ -332,7 +335,8 @@ def _report_divergence(error: NonFiniteLossError, run_dir: Path, model, solver, 
                        data_info: dict[str, Any], preprocessing: Preprocessing) -> int:  # fmt: skip
     """Say where the loss stopped being finite and what to try, keep the best parameters; exit status 3."""
     epoch = (error.iteration - 1) // solver.iterations_per_epoch + 1
-    weight_scale = "he" if config["weight_scale"] is None else f"{config['weight_scale']:g}"
+    scale = config["weight_scale"]
+    weight_scale = "he" if scale is None else scale if isinstance(scale, str) else f"{scale:g}"
     print(
         f"layerwise: error: the loss became {error.loss} at iteration {error.iteration} (epoch {epoch}); try a lower "
         f"--learning-rate (now {config['learning_rate']:g}) or --weight-scale (now {weight_scale})",
@@ -343,7 +347,7 @@ def _report_divergence(error: NonFiniteLossError, run_dir: Path, model, solver, 
         model.params = {name: value.copy() for name, value in solver.best_params.items()}
         if solver.best_state:
             model.set_state(solver.best_state)
-        save_run_model(run_dir, model, solver, data_info, preprocessing)
+        save_run_model(run_dir, model, solver, data_info, preprocessing, test_flip=config["test_flip"])
         print(
             f"The best parameters so far (validation accuracy {solver.best_val_acc:.4f}) were saved to "
             f"{run_dir / 'model'}.npz and .json",

@@ -211,7 +211,7 @@ def write_best(best_dir: Path, record: dict[str, Any], run: TrialRun, data, data
     model.params = {name: value.copy() for name, value in run.params.items()}
     if run.state:
         model.set_state(run.state)
-    train.write_run_results(staging, model, run, data, data_info, preprocessing, io.StringIO())
+    train.write_run_results(staging, model, run, data, data_info, preprocessing, io.StringIO(), test_flip=config["test_flip"])
     old = best_dir.with_name(best_dir.name + ".old")
     shutil.rmtree(old, ignore_errors=True)
     if best_dir.exists():
