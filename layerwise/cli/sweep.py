@@ -49,11 +49,17 @@ def add_parser(subparsers) -> None:
 
 
 def _overrides(options: dict[str, Any]) -> dict[str, Any]:
-    """Settings for the base (a ``--preset``'s, then the options'), and the sweep's ``trials``, ``metric``,
-    ``early_stopping``, ``seed`` (``--seed`` is the sweep's)."""
+    """Settings for the base, and the sweep's ``trials``, ``metric``, ``early_stopping``, ``seed`` (``--seed`` is the sweep's)."""
     sweep_keys = ("trials", "metric", "early_stopping")
-    given = {key: value for key, value in options.items() if key in run_settings.SETTINGS or key in sweep_keys}
-    return {**run_settings.preset_settings(options.get("preset")), **given}
+    return {key: value for key, value in options.items() if key in run_settings.SETTINGS or key in sweep_keys}
+
+
+def _with_preset(document: Any, preset: str | None) -> Any:
+    """``document`` with a ``--preset``'s settings under its base (the base's own settings win, as a
+    ``--config`` file's win over a preset in ``layerwise train``)."""
+    if preset is None or not isinstance(document, dict) or not isinstance(document.get("base", {}), dict):
+        return document
+    return {**document, "base": {**run_settings.preset_settings(preset), **document.get("base", {})}}
 
 
 def run(options: dict[str, Any]) -> int:
@@ -75,7 +81,7 @@ def run(options: dict[str, Any]) -> int:
             document = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as error:
             raise SweepError(f"SWEEP.json: cannot read {path}: {error}") from None
-        spec = parse_sweep(document, _overrides(options))
+        spec = parse_sweep(_with_preset(document, options.get("preset")), _overrides(options))
         out_dir = Path(options.get("out") or Path("sweeps") / f"{_timestamp()}-{path.stem}")
     stream = None if options.get("quiet") else sys.stderr
     try:

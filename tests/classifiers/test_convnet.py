@@ -361,3 +361,17 @@ def test_bad_inputs_to_loss_are_refused_before_the_statistics_move():
     with pytest.raises(ValueError, match=r"ConvNet.loss: y must hold labels in \[0, 9\]"):
         model.loss(np.zeros((2, 3, 8, 8)), np.array([0, 10]))
     assert all("running_mean" not in bn_param and bn_param["mode"] == "train" for bn_param in model.bn_params)
+
+
+@pytest.mark.parametrize("rule, std", [("he", lambda fan_in: np.sqrt(2 / fan_in)), ("pytorch", lambda fan_in: np.sqrt(1 / (3 * fan_in)))])
+def test_named_initialisation_rules_scale_each_layer_by_its_fan_in(rule, std):
+    np.random.seed(0)
+    model = ConvNet(blocks=((64, False), (64, True)), weight_scale=rule, dtype=np.float64)
+    for name, fan_in in (("W1", 3 * 9), ("W2", 64 * 9), ("W3", 64)):
+        assert model.params[name].std() == pytest.approx(std(fan_in), rel=0.1), name
+    assert ConvNet(weight_scale="he").weight_scale is None  # 'he' is the default, None
+
+
+def test_an_unknown_initialisation_rule_is_refused():
+    with pytest.raises(ValueError, match=r"weight_scale must be a number >= 0, None, 'he' or 'pytorch', got 'xavier'"):
+        ConvNet(weight_scale="xavier")

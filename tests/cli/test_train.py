@@ -520,3 +520,59 @@ def test_recipe_settings_from_a_config_file_are_checked(tmp_path, capsys, settin
     assert train_small(tmp_path / "run", "--config", str(config)) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+# --- presets -----------------------------------------------------------------------------------------
+
+
+def test_the_best_cnn_preset_is_the_recipe_and_options_beside_it_win():
+    from layerwise.cli.presets import PRESETS
+    from layerwise.cli.settings import resolve_config
+
+    config = resolve_config({"preset": "best-cnn", "seed": 0})
+    for key, value in PRESETS["best-cnn"].items():
+        assert config[key] == value, key
+    assert config["lr_decay"] == 1.0 and config["num_test"] == 10000 and config["test_flip"] is True
+    changed = resolve_config({"preset": "best-cnn", "epochs": 2, "blocks": "8,8p", "seed": 0})
+    assert (changed["epochs"], changed["blocks"], changed["model"]) == (2, "8,8p", "convnet")
+    changed["optim_config"]["momentum"] = 0.5  # a run's settings are a copy: the preset stays as it is
+    assert PRESETS["best-cnn"]["optim_config"]["momentum"] == 0.9
+
+
+def test_an_unknown_preset_is_refused_by_name(capsys):
+    from layerwise.cli.settings import CommandError, resolve_config
+
+    with pytest.raises(CommandError, match=r"--preset must be one of \['best-cnn'\], got 'best'"):
+        resolve_config({"preset": "best"})
+    with pytest.raises(SystemExit):  # argparse's own error, exit status 2
+        main(["train", "--preset", "best"])
+
+
+def test_a_preset_run_scores_with_flips_and_evaluate_reports_the_same(tmp_path, capsys):
+    run = tmp_path / "best"
+    assert train_small(run, "--preset", "best-cnn", "--blocks", "4,8p", "--epochs", "1", "--batch-size", "50") == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["test_flip"] is True and config["weight_scale"] == "pytorch" and config["num_test"] == 100
+    assert load_model(run / "model").meta["test_flip"] is True
+    trained = json.loads((run / "metrics.json").read_text())["test_accuracy"]
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--sample", "--num-test", "100"]) == 0
+    assert f"Test accuracy: {trained:.4f}" in capsys.readouterr().out
+    saved = load_model(run / "model")
+    from layerwise import data_utils
+    from layerwise.inference import class_scores
+
+    data = data_utils.get_embedded_data(subtract_mean=False, dtype=np.float32, num_test=100)
+    X = saved.preprocessing.apply(data["X_test"], np.float32)
+    flipped = np.mean(np.argmax(class_scores(saved.model, X, flip=True), axis=1) == data["y_test"])
+    plain = np.mean(np.argmax(class_scores(saved.model, X), axis=1) == data["y_test"])
+    assert flipped == pytest.approx(trained)
+    assert main(["evaluate", str(run), "--sample", "--num-test", "100", "--no-test-flip"]) == 0
+    assert f"Test accuracy: {plain:.4f}" in capsys.readouterr().out
+
+
+def test_resume_refuses_a_preset(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert train_small(run, "--epochs", "1") == 0
+    assert main(["train", "--resume", str(run), "--preset", "best-cnn"]) == 2
+    assert "drop ['--preset']" in capsys.readouterr().err

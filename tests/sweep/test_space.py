@@ -73,3 +73,14 @@ def test_a_trial_depends_on_the_seed_and_its_index_only():
     assert [(t.settings, t.seed) for t in make_trials(spec)] == first
     assert [t.config["seed"] for t in make_trials(spec)] == [seed for _, seed in first]
     assert make_trials(spec._replace(trials=3)) == make_trials(spec)[:3]  # a budget extends, never reshuffles
+
+
+def test_a_preset_lies_under_the_base_and_options_win_over_both():
+    from layerwise.cli.sweep import _overrides, _with_preset
+
+    document = {"base": {"epochs": 2, "sample": True}, "space": {"learning_rate": {"values": [0.1, 0.2]}}}
+    spec = parse_sweep(_with_preset(document, "best-cnn"), _overrides({"batch_size": 32, "preset": "best-cnn"}))
+    trial = make_trials(spec)[0].config
+    assert (trial["model"], trial["update_rule"], trial["augment"]) == ("convnet", "sgd_nesterov", "crop-flip")
+    assert (trial["epochs"], trial["batch_size"], trial["learning_rate"]) == (2, 32, 0.1)
+    assert _with_preset(document, None) is document
