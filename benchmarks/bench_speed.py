@@ -82,6 +82,7 @@ NumPy is imported. Without it both use their defaults (all cores).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -318,7 +319,7 @@ def training_data() -> dict:
 def layerwise_step(model, data, batch: int):
     """A callable doing one ``Solver._step`` (minibatch gather, loss and gradients, sgd update)."""
     solver = Solver(model, data, update_rule="sgd", optim_config={"learning_rate": 1e-3}, batch_size=batch, verbose=False)
-    return solver._step
+    return functools.partial(solver._step, None)  # no lr_schedule: the fixed rate of the update rule
 
 
 def torch_model(model):
