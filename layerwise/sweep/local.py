@@ -1,7 +1,7 @@
 """The local back-end: trials in parallel worker processes on this machine.
 
-The training data goes to each worker process once, when it starts (not once per trial); each
-trial then runs with its share of the cores as BLAS and layerwise threads, so that ``workers``
+The training data is copied once into shared memory blocks, which every worker process maps
+read-only when it starts (no copy per worker, none per trial); each trial then runs with its share of the cores as BLAS and layerwise threads, so that ``workers``
 trials at once do not oversubscribe the machine. Processes are started with ``spawn``: a forked
 child would inherit the parent's thread pools (BLAS's, layerwise's) in an unusable state.
 
@@ -16,6 +16,7 @@ import contextlib
 import multiprocessing
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from multiprocessing.managers import BaseManager
+from multiprocessing.shared_memory import SharedMemory
 from typing import Any, Callable
 
 import numpy as np
@@ -27,13 +28,43 @@ from .trial import TrialRun, run_trial
 OnResult = Callable[[dict[str, Any], "TrialRun | None", int], None]
 """Called in the driver as each trial ends: ``on_result(record, run, running)``."""
 
-_data: dict[str, np.ndarray] | None = None  # the worker process's copy of the training data
+_data: dict[str, np.ndarray] | None = None  # the worker process's read-only view of the training data
+_blocks: list[SharedMemory] = []  # the shared memory behind it, kept open while the worker lives
 _stopper: Stopper | None = None  # and its early stopping (a proxy of the board), if any
 
+ArraySpec = tuple[str, tuple[int, ...], str]
+"""A shared array: its block's name, its shape and its dtype (``dtype.str``)."""
 
-def _receive_data(data: dict[str, np.ndarray], stopper: Stopper | None = None) -> None:
+
+@contextlib.contextmanager
+def _shared(data: dict[str, np.ndarray]):
+    """``data`` copied into shared memory blocks for the duration: yields ``{key: ArraySpec}``."""
+    blocks: list[SharedMemory] = []
+    try:
+        specs: dict[str, ArraySpec] = {}
+        for key, array in data.items():
+            block = SharedMemory(create=True, size=max(array.nbytes, 1))
+            blocks.append(block)
+            np.ndarray(array.shape, array.dtype, buffer=block.buf)[...] = array
+            specs[key] = (block.name, array.shape, array.dtype.str)
+        yield specs
+    finally:
+        for block in blocks:
+            block.close()
+            block.unlink()
+
+
+def _receive_data(specs: dict[str, ArraySpec], stopper: Stopper | None = None) -> None:
+    """Worker initializer: map the shared arrays, read-only (training never writes its data)."""
     global _data, _stopper
-    _data, _stopper = data, stopper
+    _data = {}
+    for key, (name, shape, dtype) in specs.items():
+        block = SharedMemory(name=name)
+        _blocks.append(block)
+        array = np.ndarray(shape, np.dtype(dtype), buffer=block.buf)
+        array.flags.writeable = False
+        _data[key] = array
+    _stopper = stopper
 
 
 def _run_in_worker(trial: Trial, threads: int):
@@ -68,9 +99,9 @@ def run_local(trials: list[Trial], data: dict[str, np.ndarray], on_result: OnRes
     if not trials:
         return
     context = multiprocessing.get_context("spawn")
-    with _hosted_stopper(stopping, context) as stopper:
+    with _hosted_stopper(stopping, context) as stopper, _shared(data) as specs:
         waiting = list(reversed(trials))
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_receive_data, initargs=(data, stopper))
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_receive_data, initargs=(specs, stopper))
         running: dict[Any, Trial] = {}
         try:
             while waiting or running:
