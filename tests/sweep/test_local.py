@@ -159,3 +159,24 @@ def test_cli_early_stopping_option_is_recorded_and_fixed_on_resume(tmp_path, cap
     with pytest.raises(SystemExit):
         main(["sweep", str(sweep), "--out", str(tmp_path / "bad"), "--early-stopping", "asha"])
     assert "invalid choice: 'asha'" in capsys.readouterr().err
+
+
+def test_workers_map_the_data_read_only_from_shared_memory_that_is_freed_after(monkeypatch):
+    from multiprocessing.shared_memory import SharedMemory
+
+    from layerwise.sweep import local
+
+    data = {"X_train": np.arange(12, dtype=np.float32).reshape(3, 4), "y_train": np.arange(3), "empty": np.zeros((0, 2))}
+    monkeypatch.setattr(local, "_blocks", [])
+    with local._shared(data) as specs:
+        local._receive_data(specs)  # as a worker process does when it starts
+        try:
+            for key, array in data.items():
+                np.testing.assert_array_equal(local._data[key], array)
+                assert local._data[key].dtype == array.dtype and not local._data[key].flags.writeable
+        finally:
+            for block in local._blocks:
+                block.close()
+            local._data = None
+    with pytest.raises(FileNotFoundError):
+        SharedMemory(name=specs["X_train"][0])
