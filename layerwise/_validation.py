@@ -224,3 +224,49 @@ def cache_tuple(func: str, cache: Any, length: int) -> tuple:
             f"got {describe(cache) if not isinstance(cache, tuple) else f'a tuple of {len(cache)} items'}"
         )
     return cache
+
+
+SOLVER_DATA_KEYS = ("X_train", "y_train", "X_val", "y_val")
+
+
+def solver_model(model: Any):
+    """A model the Solver can train: a dict ``params`` and a method ``loss``."""
+    params = getattr(model, "params", None)
+    if not isinstance(params, dict) or not callable(getattr(model, "loss", None)):
+        raise TypeError(
+            f"Solver: model must have a dict 'params' and a method 'loss(X, y=None)', got {type(model).__name__}"
+        )
+    return model
+
+
+def solver_data(data: Any):
+    """The Solver's ``data`` dict checked: ``(X_train, y_train, X_val, y_val)``."""
+    param_dict("Solver", "data", data)
+    missing = [key for key in SOLVER_DATA_KEYS if key not in data]
+    if missing:
+        raise ValueError(f"Solver: data must contain {list(SOLVER_DATA_KEYS)}, missing {missing}")
+    X_train, y_train = labelled_split("Solver", "data['X_train']", "data['y_train']", data["X_train"], data["y_train"])
+    X_val, y_val = labelled_split("Solver", "data['X_val']", "data['y_val']", data["X_val"], data["y_val"])
+    if X_train.shape[1:] != X_val.shape[1:]:
+        raise ValueError(
+            f"Solver: data['X_val'] must have the example shape of data['X_train'] {X_train.shape[1:]}, "
+            f"got {X_val.shape[1:]}"
+        )
+    return X_train, y_train, X_val, y_val
+
+
+def labelled_split(func: str, x_name: str, y_name: str, X: Any, y: Any):
+    """X (N, ...) finite numbers and y (N,) non-negative integer labels, checked; returned as given."""
+    if not isinstance(X, np.ndarray) or X.dtype.kind not in "fiu":
+        raise TypeError(f"{func}: {x_name} must be a numeric numpy.ndarray, got {describe(X)}")
+    if X.ndim < 2 or X.shape[0] < 1:
+        raise ValueError(f"{func}: {x_name} must have shape (N, ...) with N >= 1, got shape {X.shape}")
+    if X.dtype.kind == "f" and not np.isfinite(X).all():
+        raise ValueError(f"{func}: {x_name} must be finite, got {int(np.count_nonzero(~np.isfinite(X)))} NaN or inf values")
+    if not isinstance(y, np.ndarray) or y.dtype.kind not in "iu":
+        raise TypeError(f"{func}: {y_name} must be a numpy.ndarray of integer labels, got {describe(y)}")
+    if y.shape != (X.shape[0],):
+        raise ValueError(f"{func}: {y_name} must have shape ({X.shape[0]},) to match {x_name}, got shape {y.shape}")
+    if y.size and y.min() < 0:
+        raise ValueError(f"{func}: {y_name} must hold non-negative class labels, got minimum {y.min()}")
+    return X, y

@@ -30,9 +30,6 @@ import numpy as np
 from . import _validation as v
 from . import augmentation, checkpoint, optim, schedules
 
-_DATA_KEYS = ("X_train", "y_train", "X_val", "y_val")
-
-
 class NonFiniteLossError(FloatingPointError):
     """The training loss became NaN or infinite (training diverged).
 
@@ -112,8 +109,8 @@ class Solver:
     """
 
     def __init__(self, model, data, **kwargs):
-        self.model = _checked_model(model)
-        self.X_train, self.y_train, self.X_val, self.y_val = _checked_data(data)
+        self.model = v.solver_model(model)
+        self.X_train, self.y_train, self.X_val, self.y_val = v.solver_data(data)
 
         settings = dict(
             update_rule="sgd",
@@ -228,7 +225,7 @@ class Solver:
         batch_size : int
             Examples per forward pass (bounds memory).
         """
-        X, y = _checked_split("check_accuracy", "X", "y", X, y)
+        X, y = v.labelled_split("check_accuracy", "X", "y", X, y)
         batch_size = _positive_int("batch_size", batch_size)
         num_samples = _optional_positive_int("num_samples", num_samples)
         return self._accuracy(X, y, num_samples, batch_size)
@@ -419,43 +416,3 @@ def _positive_int(name: str, value: Any, minimum: int = 1) -> int:
 
 def _optional_positive_int(name: str, value: Any) -> int | None:
     return None if value is None else _positive_int(name, value)
-
-
-def _checked_model(model: Any):
-    params = getattr(model, "params", None)
-    if not isinstance(params, dict) or not callable(getattr(model, "loss", None)):
-        raise TypeError(
-            f"Solver: model must have a dict 'params' and a method 'loss(X, y=None)', got {type(model).__name__}"
-        )
-    return model
-
-
-def _checked_data(data: Any):
-    v.param_dict("Solver", "data", data)
-    missing = [key for key in _DATA_KEYS if key not in data]
-    if missing:
-        raise ValueError(f"Solver: data must contain {list(_DATA_KEYS)}, missing {missing}")
-    X_train, y_train = _checked_split("Solver", "data['X_train']", "data['y_train']", data["X_train"], data["y_train"])
-    X_val, y_val = _checked_split("Solver", "data['X_val']", "data['y_val']", data["X_val"], data["y_val"])
-    if X_train.shape[1:] != X_val.shape[1:]:
-        raise ValueError(
-            f"Solver: data['X_val'] must have the example shape of data['X_train'] {X_train.shape[1:]}, "
-            f"got {X_val.shape[1:]}"
-        )
-    return X_train, y_train, X_val, y_val
-
-
-def _checked_split(func: str, x_name: str, y_name: str, X: Any, y: Any):
-    if not isinstance(X, np.ndarray) or X.dtype.kind not in "fiu":
-        raise TypeError(f"{func}: {x_name} must be a numeric numpy.ndarray, got {v.describe(X)}")
-    if X.ndim < 2 or X.shape[0] < 1:
-        raise ValueError(f"{func}: {x_name} must have shape (N, ...) with N >= 1, got shape {X.shape}")
-    if X.dtype.kind == "f" and not np.isfinite(X).all():
-        raise ValueError(f"{func}: {x_name} must be finite, got {int(np.count_nonzero(~np.isfinite(X)))} NaN or inf values")
-    if not isinstance(y, np.ndarray) or y.dtype.kind not in "iu":
-        raise TypeError(f"{func}: {y_name} must be a numpy.ndarray of integer labels, got {v.describe(y)}")
-    if y.shape != (X.shape[0],):
-        raise ValueError(f"{func}: {y_name} must have shape ({X.shape[0]},) to match {x_name}, got shape {y.shape}")
-    if y.size and y.min() < 0:
-        raise ValueError(f"{func}: {y_name} must hold non-negative class labels, got minimum {y.min()}")
-    return X, y
