@@ -15,6 +15,7 @@ from ..layers import *  # noqa: F401,F403
 from .._layers.threads import products_on_layer_threads
 from ..layers import affine_backward, affine_forward, softmax_loss
 from ._model_checks import model_input
+from ._regularization import add_l2
 from ._state import checked_state
 
 __all__ = ["ThreeLayerConvNet", *layers.__all__, *fast_layers.__all__, *layer_utils.__all__]
@@ -156,9 +157,4 @@ class ThreeLayerConvNet:
         dhidden, grads["W3"], grads["b3"] = affine_backward(dscores, scores_cache)
         dpooled, grads["W2"], grads["b2"] = affine_relu_backward(dhidden, hidden_cache)
         _, grads["W1"], grads["b1"] = conv_relu_pool_backward(dpooled, pool_cache, input_grad=False)
-        if self.reg:  # with reg = 0 the terms below add zeros
-            for name in ("W1", "W2", "W3"):
-                W = p[name]
-                loss += 0.5 * self.reg * float(np.sum(W * W))
-                grads[name] += self.dtype.type(self.reg) * W
-        return loss, grads
+        return add_l2(loss, grads, p, self.reg, ("W1", "W2", "W3"), self.dtype), grads

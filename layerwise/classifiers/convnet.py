@@ -22,7 +22,8 @@ from ..layers import (
     softmax_loss,
 )
 from ._model_checks import model_input
-from ._state import checked_state
+from ._regularization import add_l2
+from ._state import ModelState, dropout_param
 
 __all__ = ["ConvNet"]
 
@@ -41,7 +42,7 @@ _BLOCK_KEYS = ("filters", "pool", "residual")
 _POOL_PARAM = {"pool_height": 2, "pool_width": 2, "stride": 2}
 
 
-class ConvNet:
+class ConvNet(ModelState):
     """A convolutional network of any depth::
 
         {conv - [batch/group norm] - relu - [+ input] - [2x2 max pool]} x L - global max/avg pool
@@ -199,11 +200,7 @@ class ConvNet:
             self.params[name] = value.astype(self.dtype)
 
         # Per-layer state of the stochastic and normalization layers, passed to them each call.
-        self.dropout_param: dict[str, Any] = {}
-        if self.use_dropout:
-            self.dropout_param = {"mode": "train", "p": dropout_keep}
-            if seed is not None:
-                self.dropout_param["seed"] = seed
+        self.dropout_param: dict[str, Any] = dropout_param(dropout_keep, seed) if self.use_dropout else {}
         self.bn_params: list[dict[str, Any] | None] = [None] * len(blocks)
         if normalization == "batchnorm":
             self.bn_params = [{"mode": "train"} for _ in blocks]
@@ -234,31 +231,8 @@ class ConvNet:
             "seed": self.seed,
         }
 
-    def get_state(self) -> dict[str, np.ndarray]:
-        """The arrays besides ``params`` that test-time scores depend on.
-
-        With batchnorm, ``running_mean{i}`` and ``running_var{i}`` of block ``i``, shape
-        ``(filters,)`` (zeros until the first training step, as the layer would use); otherwise
-        empty. The arrays are the model's own, not copies.
-        """
-        state: dict[str, np.ndarray] = {}
-        if self.normalization != "batchnorm":
-            return state
-        for layer, bn_param in enumerate(self.bn_params, start=1):
-            for key in ("running_mean", "running_var"):
-                value = bn_param.get(key)
-                state[f"{key}{layer}"] = np.zeros(self.blocks[layer - 1]["filters"], self.dtype) if value is None else value
-        return state
-
-    def set_state(self, state: dict[str, np.ndarray]) -> None:
-        """Replace the state :meth:`get_state` returns with copies of ``state``'s arrays, which
-        must have the same names, shapes and dtypes (checked before anything changes)."""
-        state = checked_state(f"{type(self).__name__}.set_state", state, self.get_state())
-        if self.normalization != "batchnorm":
-            return
-        for layer, bn_param in enumerate(self.bn_params, start=1):
-            for key in ("running_mean", "running_var"):
-                bn_param[key] = state[f"{key}{layer}"]
+    def _batchnorm_sizes(self) -> list[int]:
+        return [block["filters"] for block in self.blocks]
 
     def loss(self, X: np.ndarray, y: np.ndarray | None = None):
         """Scores, or loss and gradients, for a minibatch.
@@ -286,12 +260,7 @@ class ConvNet:
         X = model_input(owner, X, self.input_dim, self.dtype)
         if y is not None:
             v.labels(owner, y, X.shape[0], self.num_classes)
-        mode = "test" if y is None else "train"
-        if self.use_dropout:
-            self.dropout_param["mode"] = mode
-        if self.normalization == "batchnorm":
-            for bn_param in self.bn_params:
-                bn_param["mode"] = mode
+        self._set_mode("test" if y is None else "train")
 
         p = self.params
         hidden = X
@@ -327,12 +296,8 @@ class ConvNet:
             )
             if self.normalization is not None:
                 grads[f"gamma{layer}"], grads[f"beta{layer}"] = dgamma, dbeta
-        if self.reg:  # with reg = 0 the terms below add zeros
-            for layer in range(1, self.num_layers + 1):
-                W = p[f"W{layer}"]
-                loss += 0.5 * self.reg * float(np.sum(W * W))
-                grads[f"W{layer}"] += self.dtype.type(self.reg) * W
-        return loss, grads
+        weights = (f"W{layer}" for layer in range(1, self.num_layers + 1))
+        return add_l2(loss, grads, p, self.reg, weights, self.dtype), grads
 
 
 def _bool(owner: str, name: str, value: Any) -> bool:

@@ -24,14 +24,15 @@ from ..layer_utils import (
 )
 from ..layers import affine_backward, affine_forward, dropout_backward, dropout_forward, softmax_loss
 from ._model_checks import model_input
-from ._state import checked_state
+from ._regularization import add_l2
+from ._state import ModelState, dropout_param
 
 __all__ = ["TwoLayerNet", "FullyConnectedNet", *layers.__all__, *layer_utils.__all__]
 
 _NORMALIZATIONS = (None, "batchnorm", "layernorm")
 
 
-class FullyConnectedNet:
+class FullyConnectedNet(ModelState):
     """A fully-connected network with any number of hidden layers, softmax loss and L2 regularization.
 
     Architecture, for L = len(hidden_dims) + 1 layers::
@@ -122,11 +123,7 @@ class FullyConnectedNet:
             self.params[name] = value.astype(self.dtype)
 
         # Per-layer state of the stochastic and normalization layers, passed to them each call.
-        self.dropout_param: dict[str, Any] = {}
-        if self.use_dropout:
-            self.dropout_param = {"mode": "train", "p": dropout_keep_ratio}
-            if seed is not None:
-                self.dropout_param["seed"] = seed
+        self.dropout_param: dict[str, Any] = dropout_param(dropout_keep_ratio, seed) if self.use_dropout else {}
         self.bn_params: list[dict[str, Any]] = []
         if normalization == "batchnorm":
             self.bn_params = [{"mode": "train"} for _ in range(self.num_layers - 1)]
@@ -147,29 +144,8 @@ class FullyConnectedNet:
             "seed": self.seed,
         }
 
-    def get_state(self) -> dict[str, np.ndarray]:
-        """The arrays besides ``params`` that test-time scores depend on.
-
-        With batchnorm, ``running_mean{i}`` and ``running_var{i}`` of hidden layer ``i``, shape
-        ``(hidden_dims[i - 1],)`` (zeros until the first training step, as the layer would use);
-        otherwise empty. The arrays are the model's own, not copies.
-        """
-        state: dict[str, np.ndarray] = {}
-        if self.normalization == "batchnorm":
-            for layer, bn_param in enumerate(self.bn_params, start=1):
-                for key in ("running_mean", "running_var"):
-                    value = bn_param.get(key)
-                    state[f"{key}{layer}"] = np.zeros(self.hidden_dims[layer - 1], self.dtype) if value is None else value
-        return state
-
-    def set_state(self, state: dict[str, np.ndarray]) -> None:
-        """Replace the state :meth:`get_state` returns with copies of ``state``'s arrays, which
-        must have the same names, shapes and dtypes (checked before anything changes)."""
-        state = checked_state(f"{type(self).__name__}.set_state", state, self.get_state())
-        if self.normalization == "batchnorm":
-            for layer, bn_param in enumerate(self.bn_params, start=1):
-                for key in ("running_mean", "running_var"):
-                    bn_param[key] = state[f"{key}{layer}"]
+    def _batchnorm_sizes(self) -> list[int]:
+        return list(self.hidden_dims)
 
     def loss(self, X: np.ndarray, y: np.ndarray | None = None):
         """Scores, or loss and gradients, for a minibatch.
@@ -192,12 +168,7 @@ class FullyConnectedNet:
         X = model_input(owner, X, (self.input_dim,), self.dtype)
         if y is not None:
             v.labels(owner, y, X.shape[0], self.num_classes)
-        mode = "test" if y is None else "train"
-        if self.use_dropout:
-            self.dropout_param["mode"] = mode
-        if self.normalization == "batchnorm":
-            for bn_param in self.bn_params:
-                bn_param["mode"] = mode
+        self._set_mode("test" if y is None else "train")
 
         hidden = X
         caches = []
@@ -215,12 +186,8 @@ class FullyConnectedNet:
         dhidden, grads[f"W{last}"], grads[f"b{last}"] = affine_backward(dscores, last_cache, input_grad=last > 1)
         for layer in range(self.num_layers - 1, 0, -1):
             dhidden = self._hidden_backward(layer, dhidden, caches[layer - 1], grads)
-        if self.reg:  # with reg = 0 the terms below add zeros
-            for layer in range(1, self.num_layers + 1):
-                W = self.params[f"W{layer}"]
-                loss += 0.5 * self.reg * float(np.sum(W * W))
-                grads[f"W{layer}"] += self.dtype.type(self.reg) * W
-        return loss, grads
+        weights = (f"W{layer}" for layer in range(1, self.num_layers + 1))
+        return add_l2(loss, grads, self.params, self.reg, weights, self.dtype), grads
 
     def _hidden_forward(self, layer: int, x: np.ndarray):
         """affine - [norm] - relu - [dropout] for hidden layer ``layer`` (1-based)."""
