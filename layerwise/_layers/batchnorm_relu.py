@@ -64,7 +64,7 @@ def spatial_batchnorm_relu_forward(x: np.ndarray, gamma: Any, beta: Any, bn_para
     func = "spatial_batchnorm_relu_forward"
     x = v.float_array(func, "x", x)
     v.check_ndim(func, "x", x, 4, "(N, C, H, W)")
-    if not kernels.serves_training(x.dtype):
+    if not kernels.serves_training(x.dtype) or x.size == 0:  # empty maps: NumPy's NaN means, not 0 / 0 in a kernel
         normed, bn_cache = spatial_batchnorm_forward(x, gamma, beta, bn_param)
         out, relu_cache = relu_forward(normed)
         return out, BatchnormReluCache(None, None, None, None, None, bn_cache.axes is not None, (bn_cache, relu_cache))

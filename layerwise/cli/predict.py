@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -29,6 +30,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--top-k", type=int, default=1, dest="top_k", help="print the K most probable classes (default 1)")
     parser.add_argument("--json", action="store_true", help="one JSON object per line: file, class, probability, top")
     parser.add_argument("--resize", action="store_true", help="centre-crop and scale images of another size to the model's")
+    parser.add_argument("--test-flip", action=argparse.BooleanOptionalAction, dest="test_flip",
+                        help="average each image's scores with its mirror image's (default: as the model was evaluated in training)")
     parser.set_defaults(handler=run)
 
 
@@ -46,7 +49,9 @@ def run(options: dict[str, Any]) -> int:
     shape = _image_shape(saved)
     files = expand_paths(options["images"])
     pixels = load_images(files, shape[1:], resize=options["resize"])
-    probabilities = saved.predict_proba(pixels)
+    flip = options.get("test_flip")
+    flip = bool(saved.meta.get("test_flip", False)) if flip is None else flip
+    probabilities = saved.predict_proba(pixels, flip=flip)
     out = sys.stdout
     for path, row, best in zip(files, probabilities, top_classes(probabilities, k)):
         top = [(saved.class_names[i], float(row[i])) for i in best]

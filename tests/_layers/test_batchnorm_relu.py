@@ -103,3 +103,12 @@ def test_bad_inputs_are_refused_before_bn_param_changes():
         spatial_batchnorm_relu_backward(np.ones((2, 3, 4, 5), np.float32), cache)
     with pytest.raises(TypeError, match="BatchnormReluCache"):
         spatial_batchnorm_relu_backward(np.ones((2, 3, 4, 4), np.float32), (1, 2))
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the mean of nothing
+def test_empty_maps_take_the_composed_path_in_float32_too():
+    x = np.zeros((2, 3, 0, 4), np.float32)
+    out, cache = spatial_batchnorm_relu_forward(x, np.ones(3, np.float32), np.zeros(3, np.float32), {"mode": "train"})
+    assert out.shape == x.shape and out.dtype == np.float32 and cache.parts is not None
+    dx, dgamma, dbeta = spatial_batchnorm_relu_backward(np.zeros_like(out), cache)
+    assert dx.shape == x.shape and dgamma.shape == dbeta.shape == (3,)

@@ -109,3 +109,25 @@ def test_a_missing_model_is_a_clear_error(tmp_path, capsys):
     np.save(tmp_path / "x.npy", np.zeros((32, 32, 3), np.uint8))
     assert main(["predict", str(tmp_path / "nothing"), str(tmp_path / "x.npy")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_test_flip_averages_with_the_mirror_images_by_default_when_training_did(run, test_images, tmp_path, capsys):
+    images, _ = test_images
+    paths = _write(tmp_path / "png", images, "png")
+    flipped_run = tmp_path / "flipped"
+    args = ["train", "--sample", "--num-training", "300", "--num-validation", "50", "--num-test", "50", "--no-progress",
+            "--model", "fc", "--hidden-dims", "32", "--epochs", "2", "--seed", "0", "--test-flip", "--run-dir", str(flipped_run)]  # fmt: skip
+    assert main(args) == 0
+    saved = load_model(flipped_run / "model")
+    pixels = images.transpose(0, 3, 1, 2)
+    printed = {}
+    for extra, flip in (([], True), (["--no-test-flip"], False)):
+        capsys.readouterr()
+        assert main(["predict", str(flipped_run), *map(str, paths), "--json", *extra]) == 0
+        printed[flip] = [r["probability"] for r in _json_lines(capsys.readouterr().out)]
+        assert printed[flip] == [float(row.max()) for row in saved.predict_proba(pixels, flip=flip)]
+    assert printed[True] != printed[False]
+    capsys.readouterr()
+    assert main(["predict", str(run), *map(str, paths), "--json", "--test-flip"]) == 0  # a model trained without
+    got = [r["probability"] for r in _json_lines(capsys.readouterr().out)]
+    assert got == [float(row.max()) for row in load_model(run / "model").predict_proba(pixels, flip=True)]
