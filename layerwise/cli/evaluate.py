@@ -64,6 +64,12 @@ def evaluate_and_report(
     return {"test_accuracy": accuracy, "per_class_accuracy": per_class, "confusion": confusion.tolist()}
 
 
+def uses_flip(options: dict[str, Any], meta: dict[str, Any]) -> bool:
+    """``--test-flip``/``--no-test-flip`` if given, else whether training scored its test set with flips."""
+    given = options.get("test_flip")
+    return bool(meta.get("test_flip", False)) if given is None else given
+
+
 def model_path(target: Path) -> Path:
     return target / "model.json" if target.is_dir() else target
 
@@ -95,7 +101,5 @@ def run(options: dict[str, Any]) -> int:
             )
         X_test = saved.preprocessing.apply(X_test, dtype)
     print(f"Model: {type(model).__name__} from {model_path(target)}; test images from {where}", file=sys.stdout)
-    flip = options.get("test_flip")
-    flip = bool(meta.get("test_flip", False)) if flip is None else flip
-    evaluate_and_report(model, X_test, data["y_test"], None, sys.stdout, saved.class_names, flip=flip)
+    evaluate_and_report(model, X_test, data["y_test"], None, sys.stdout, saved.class_names, flip=uses_flip(options, meta))
     return 0

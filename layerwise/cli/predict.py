@@ -12,7 +12,7 @@ import numpy as np
 
 from ..images import expand_paths, load_images
 from ..model_io import load_model
-from .evaluate import model_path
+from .evaluate import model_path, uses_flip
 
 
 def add_parser(subparsers) -> None:
@@ -49,9 +49,7 @@ def run(options: dict[str, Any]) -> int:
     shape = _image_shape(saved)
     files = expand_paths(options["images"])
     pixels = load_images(files, shape[1:], resize=options["resize"])
-    flip = options.get("test_flip")
-    flip = bool(saved.meta.get("test_flip", False)) if flip is None else flip
-    probabilities = saved.predict_proba(pixels, flip=flip)
+    probabilities = saved.predict_proba(pixels, flip=uses_flip(options, saved.meta))
     out = sys.stdout
     for path, row, best in zip(files, probabilities, top_classes(probabilities, k)):
         top = [(saved.class_names[i], float(row[i])) for i in best]
