@@ -261,7 +261,7 @@ def conv_block_forward(
         a, conv_cache = conv_forward_fast(x, w, b, conv_param)
         out, norm_cache = spatial_batchnorm_relu_forward(a, gamma, beta, norm_param)
         if residual:
-            out += conv_cache.x  # out is the layer's own new array
+            out = out + conv_cache.x  # a new array: the cache keeps out as the ReLU's gate
         pool_cache = None
         if pool_param is not None:
             out, pool_cache = max_pool_forward_fast(out, pool_param)

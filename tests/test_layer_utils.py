@@ -245,6 +245,29 @@ def test_conv_block_equals_the_layers_in_order(normalization, pool, residual, ti
             np.testing.assert_allclose(mine, theirs, rtol=1e-12, atol=1e-12, err_msg=name)
 
 
+@pytest.mark.parametrize("normalization, pool, residual", BLOCK_VARIANTS)
+def test_conv_block_in_float32_agrees_with_the_layers_in_order_in_float64(normalization, pool, residual):
+    """float32 takes the compiled passes where Numba runs (the fused batchnorm + ReLU among them):
+    the same results up to float32 rounding."""
+    rng = np.random.default_rng(23)
+    x, w, b, gamma, beta = _block_inputs(rng)
+    norm = {} if normalization is None else {"norm_param": _norm_param(normalization)}
+    pool_param = {"pool_height": 2, "pool_width": 2, "stride": 2} if pool else None
+    as32 = [a.astype(np.float32) for a in (x, w, b, gamma, beta)]
+    if normalization is not None:
+        norm.update(gamma=as32[3], beta=as32[4])
+    out, cache = conv_block_forward(
+        *as32[:3], {"stride": 1, "pad": 1}, normalization=normalization, pool_param=pool_param, residual=residual, **norm
+    )
+    dout = rng.standard_normal(out.shape)
+    expected_out, expected_grads = _block_by_layers(*(a.astype(np.float64) for a in as32), normalization, pool, residual, dout)
+    np.testing.assert_allclose(out, expected_out, rtol=1e-4, atol=1e-4)
+    for name, mine, theirs in zip(("dx", "dw", "db", "dgamma", "dbeta"), conv_block_backward(dout.astype(np.float32), cache), expected_grads):
+        if theirs is not None:
+            scale = max(1.0, float(np.abs(theirs).max()))
+            np.testing.assert_allclose(mine, theirs, rtol=1e-3, atol=1e-4 * scale, err_msg=name)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("normalization, pool, residual", BLOCK_VARIANTS)
 def test_conv_block_keeps_the_input_dtype(normalization, pool, residual, dtype):
