@@ -126,10 +126,9 @@ def test_threads_option_gives_the_same_model_and_is_not_a_setting(tmp_path):
         train_small(tmp_path / "three", "--threads", "0")
 
 
-def test_resume_after_an_interruption_ends_where_an_uninterrupted_run_ends(tmp_path, monkeypatch, capsys):
-    settings = ["--epochs", "3", "--batch-size", "20", "--update-rule", "sgd_momentum"]
-    assert train_small(tmp_path / "straight", *settings) == 0
-
+def _interrupt_after_epoch_1(monkeypatch):
+    """Make the next run stop as Ctrl-C would once epoch 1's files are written; returns the
+    original RunWriter.on_epoch_end, to put back for the resume."""
     original = train_command.RunWriter.on_epoch_end
 
     def interrupt_after_epoch_1(self, solver):
@@ -138,6 +137,14 @@ def test_resume_after_an_interruption_ends_where_an_uninterrupted_run_ends(tmp_p
             raise KeyboardInterrupt
 
     monkeypatch.setattr(train_command.RunWriter, "on_epoch_end", interrupt_after_epoch_1)
+    return original
+
+
+def test_resume_after_an_interruption_ends_where_an_uninterrupted_run_ends(tmp_path, monkeypatch, capsys):
+    settings = ["--epochs", "3", "--batch-size", "20", "--update-rule", "sgd_momentum"]
+    assert train_small(tmp_path / "straight", *settings) == 0
+
+    original = _interrupt_after_epoch_1(monkeypatch)
     assert train_small(tmp_path / "resumed", *settings) == 130
     assert not (tmp_path / "resumed" / "model.json").exists()
     monkeypatch.setattr(train_command.RunWriter, "on_epoch_end", original)
@@ -457,14 +464,7 @@ def test_load_data_normalises_per_channel_with_the_bits_of_the_saved_preprocessi
 def test_a_resumed_recipe_run_ends_where_an_uninterrupted_one_ends(tmp_path, monkeypatch, capsys):
     settings = [*RECIPE, "--epochs", "3"]
     assert train_small(tmp_path / "straight", *settings) == 0
-    original = train_command.RunWriter.on_epoch_end
-
-    def interrupt_after_epoch_1(self, solver):
-        original(self, solver)
-        if solver.epoch == 1:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(train_command.RunWriter, "on_epoch_end", interrupt_after_epoch_1)
+    original = _interrupt_after_epoch_1(monkeypatch)
     assert train_small(tmp_path / "resumed", *settings) == 130
     monkeypatch.setattr(train_command.RunWriter, "on_epoch_end", original)
     assert main(["train", "--resume", str(tmp_path / "resumed"), "--no-progress"]) == 0
