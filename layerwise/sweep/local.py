@@ -1,7 +1,9 @@
 """The local back-end: trials in parallel worker processes on this machine.
 
 The training data is copied once into shared memory blocks, which every worker process maps
-read-only when it starts (no copy per worker, none per trial); each trial then runs with its share of the cores as BLAS and layerwise threads, so that ``workers``
+read-only when it starts (no copy per worker, none per trial); where the shared memory file system
+has too little room for it (a container's small /dev/shm), each worker gets a copy instead. Each
+trial then runs with its share of the cores as BLAS and layerwise threads, so that ``workers``
 trials at once do not oversubscribe the machine. Processes are started with ``spawn``: a forked
 child would inherit the parent's thread pools (BLAS's, layerwise's) in an unusable state.
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import os
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from multiprocessing.managers import BaseManager
 from multiprocessing.shared_memory import SharedMemory
@@ -36,9 +39,26 @@ ArraySpec = tuple[str, tuple[int, ...], str]
 """A shared array: its block's name, its shape and its dtype (``dtype.str``)."""
 
 
+SHM_FOLDER = "/dev/shm"  # where POSIX shared memory lives on Linux
+
+
+def shared_memory_fits(nbytes: int) -> bool:
+    """Whether ``nbytes`` fit in the shared memory file system with room to spare. Writing past a
+    full tmpfs kills the process (SIGBUS) instead of raising, so this is asked before any block is made."""
+    try:
+        stats = os.statvfs(SHM_FOLDER)
+    except OSError:  # no such folder (not Linux): the platform's shared memory is not a small tmpfs
+        return True
+    return nbytes + (64 << 20) <= stats.f_bavail * stats.f_frsize
+
+
 @contextlib.contextmanager
 def _shared(data: dict[str, np.ndarray]):
-    """``data`` copied into shared memory blocks for the duration: yields ``{key: ArraySpec}``."""
+    """``data`` copied into shared memory blocks for the duration: yields ``{key: ArraySpec}``, or
+    ``data`` itself where shared memory has too little room (:func:`shared_memory_fits`)."""
+    if not shared_memory_fits(sum(array.nbytes for array in data.values())):
+        yield data
+        return
     blocks: list[SharedMemory] = []
     try:
         specs: dict[str, ArraySpec] = {}
@@ -54,11 +74,16 @@ def _shared(data: dict[str, np.ndarray]):
             block.unlink()
 
 
-def _receive_data(specs: dict[str, ArraySpec], stopper: Stopper | None = None) -> None:
-    """Worker initializer: map the shared arrays, read-only (training never writes its data)."""
+def _receive_data(shared: dict[str, ArraySpec | np.ndarray], stopper: Stopper | None = None) -> None:
+    """Worker initializer: map the shared arrays, read-only (training never writes its data); arrays
+    sent as copies (no room in shared memory) are taken as they come."""
     global _data, _stopper
     _data = {}
-    for key, (name, shape, dtype) in specs.items():
+    for key, spec in shared.items():
+        if isinstance(spec, np.ndarray):
+            _data[key] = spec
+            continue
+        name, shape, dtype = spec
         block = SharedMemory(name=name)
         _blocks.append(block)
         array = np.ndarray(shape, np.dtype(dtype), buffer=block.buf)

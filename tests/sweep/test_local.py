@@ -180,3 +180,21 @@ def test_workers_map_the_data_read_only_from_shared_memory_that_is_freed_after(m
             local._data = None
     with pytest.raises(FileNotFoundError):
         SharedMemory(name=specs["X_train"][0])
+
+
+def test_without_room_in_shared_memory_the_workers_get_copies(monkeypatch, tmp_path):
+    from layerwise.sweep import local
+
+    data = {"X_train": np.arange(12, dtype=np.float32).reshape(3, 4)}
+    assert local.shared_memory_fits(data["X_train"].nbytes)
+    monkeypatch.setattr(local, "shared_memory_fits", lambda nbytes: False)
+    monkeypatch.setattr(local, "_blocks", [])
+    with local._shared(data) as sent:
+        assert sent is data
+        local._receive_data(sent)
+        assert local._data["X_train"] is data["X_train"] and local._blocks == []
+    local._data = None
+    # and a whole sweep runs that way to the same results
+    copied = run_sweep(spec(RANDOM), tmp_path / "copies", workers=2, progress=None)
+    monkeypatch.undo()
+    assert outcome(copied) == outcome(run_sweep(spec(RANDOM), tmp_path / "shared", workers=2, progress=None))
