@@ -236,6 +236,9 @@ def test_ctrl_c_in_a_real_process_leaves_a_resumable_run(tmp_path):
          "--hidden-dim", "50", "--batch-size", "10", "--epochs", "200", "--no-progress", "--seed", "1",
          "--run-dir", str(run)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        # As in a terminal: a test suite started in the background (`pytest &` in a script) has SIGINT
+        # ignored, which children inherit, and Python then never turns SIGINT into KeyboardInterrupt.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 300
     while not (run / "checkpoints" / "checkpoint_epoch_1.json").exists() and time.monotonic() < deadline and process.poll() is None:
